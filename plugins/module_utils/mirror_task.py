@@ -1,0 +1,168 @@
+# Copyright (c) 2026 the pko.airgap authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Run one image_mirror task from plain option values.
+
+The pko.airgap.image_mirror module passes its parameters here unchanged.
+This builds the skopeo runner, the prefix matcher and the image list,
+validates them before anything is copied, runs the mirror, and writes the
+progress and report files. It has no Ansible import.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping, Optional, Tuple
+
+from ansible_collections.pko.airgap.plugins.module_utils.mirror import (
+    Mirror,
+    MirrorInputError,
+    MirrorSettings,
+    plan_items,
+    write_json_atomic,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (
+    PrefixMatcher,
+    PrefixOverrideError,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
+    DEFAULT_TIMEOUT,
+    RegistryOptions,
+    Skopeo,
+    SkopeoError,
+)
+
+# Errors in the task's input: the message names the value and the fix, and
+# nothing has been copied when one is raised.
+INPUT_ERRORS = (MirrorInputError, PrefixOverrideError, SkopeoError, ValueError)
+
+
+class MirrorTaskError(Exception):
+    """Invalid task input, raised before any image is copied."""
+
+
+def registry_options(params: Mapping[str, object], side: str) -> RegistryOptions:
+    """Return the RegistryOptions of ``side`` ("src" or "dest") from module parameters."""
+    tls_verify = params.get("%s_tls_verify" % side)
+    return RegistryOptions(
+        tls_verify=True if tls_verify is None else bool(tls_verify),
+        cert_dir=params.get("%s_cert_dir" % side) or None,
+        username=params.get("%s_username" % side) or None,
+        password=params.get("%s_password" % side) or None,
+    )
+
+
+def prepare(
+    params: Mapping[str, object],
+    check_mode: bool,
+    progress: Optional[Callable[[str], None]] = None,
+    skopeo_factory: Callable[..., Skopeo] = Skopeo,
+) -> Tuple[Mirror, list]:
+    """Validate ``params`` and return the mirror engine and the planned items.
+
+    Raises MirrorTaskError with a message naming the bad value and the fix.
+    """
+    try:
+        matcher = PrefixMatcher(params.get("overrides"))
+        items = plan_items(params.get("images"), matcher)
+        settings = MirrorSettings(
+            parallel=params.get("parallel", 4),
+            retries=params.get("retries", 3),
+            retry_delay=float(params.get("retry_delay", 2.0)),
+            check_mode=check_mode,
+            pin_digest=bool(params.get("pin_digest")),
+            package_closure=bool(params.get("package_closure")),
+            recursive=bool(params.get("recursive")),
+        )
+        skopeo = skopeo_factory(
+            executable=params.get("executable") or None,
+            source=registry_options(params, "src"),
+            destination=registry_options(params, "dest"),
+            authfile=params.get("authfile") or None,
+            registries_conf=params.get("registries_conf") or None,
+            timeout=float(params.get("command_timeout") or DEFAULT_TIMEOUT),
+        )
+    except INPUT_ERRORS as exc:
+        raise MirrorTaskError(getattr(exc, "message", None) or str(exc)) from None
+
+    if settings.recursive and not settings.package_closure:
+        raise MirrorTaskError(
+            "recursive needs package_closure. Set package_closure: true, or drop "
+            "recursive."
+        )
+    return Mirror(skopeo, settings, matcher, progress=progress), items
+
+
+def run_mirror_task(
+    params: Mapping[str, object],
+    check_mode: bool,
+    log: Optional[Callable[[str], None]] = None,
+    skopeo_factory: Callable[..., Skopeo] = Skopeo,
+) -> Tuple[dict, Optional[str]]:
+    """Mirror the images of one task; return the result and a failure message or None.
+
+    Invalid input returns a failure message before anything is copied or
+    written. Progress lines go to ``log`` and, when ``progress_file`` is set, are
+    appended to that file as they happen. The report, when ``report`` is
+    set, is written at the end, also in check mode and after failures.
+    """
+    try:
+        mirror, items = prepare(params, check_mode, skopeo_factory=skopeo_factory)
+    except MirrorTaskError as exc:
+        return {"changed": False, "images": []}, str(exc)
+
+    progress_path = params.get("progress_file")
+    stream = None
+    if progress_path:
+        try:
+            stream = open(progress_path, "a", encoding="utf-8")
+        except OSError as exc:
+            return {"changed": False, "images": []}, (
+                "failed to open progress_file %s: %s. Create its directory or "
+                "choose another path." % (progress_path, exc.strerror or exc)
+            )
+
+    def progress(line: str) -> None:
+        stamped = "%s %s" % (time.strftime("%Y-%m-%dT%H:%M:%S%z"), line)
+        if stream is not None:
+            stream.write(stamped + "\n")
+            stream.flush()
+        if log is not None:
+            log(line)
+
+    mirror.progress = progress
+    try:
+        progress("mirror started: %d listed images%s" % (len(items), _mode(mirror)))
+        outcome = mirror.run(items)
+        for line in outcome.summary_lines()[-1:]:
+            progress(line)
+    finally:
+        if stream is not None:
+            stream.close()
+
+    result = outcome.as_dict()
+    result["env_value"] = mirror.matcher.env_value
+    result["check_mode"] = check_mode
+    failure = outcome.failure_message()
+    if params.get("report"):
+        try:
+            write_json_atomic(params["report"], result)
+        except (MirrorInputError, OSError) as exc:
+            # The images are mirrored already, so the result is still returned.
+            report_error = "failed to write report %s: %s" % (params["report"], exc)
+            failure = (
+                report_error if failure is None else failure + " | " + report_error
+            )
+    return result, failure
+
+
+def _mode(mirror: Mirror) -> str:
+    flags = []
+    if mirror.settings.check_mode:
+        flags.append("check mode")
+    if mirror.settings.package_closure:
+        flags.append("package closure")
+    return " (%s)" % ", ".join(flags) if flags else ""
+
+
+__all__ = ["MirrorTaskError", "prepare", "run_mirror_task"]
