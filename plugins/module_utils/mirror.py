@@ -479,11 +479,12 @@ class Mirror:
         try:
             self._mirror(item, result, attempts)
         except SkopeoError as exc:
-            result.action, result.error, result.error_kind = (
-                FAILED,
-                exc.message,
-                exc.kind,
-            )
+            result.action = FAILED
+            result.error = exc.message
+            result.error_kind = exc.kind
+            result.cmd = exc.cmd or None
+            result.rc = exc.rc
+            result.stderr = exc.stderr or None
         except DigestMismatchError as exc:
             result.action, result.error, result.error_kind = FAILED, str(exc), exc.kind
         result.attempts = attempts[0]

@@ -56,7 +56,7 @@ def prepare(
     params: Mapping[str, object],
     check_mode: bool,
     progress: Optional[Callable[[str], None]] = None,
-    skopeo_factory: Callable[..., Skopeo] = Skopeo,
+    skopeo_factory: Optional[Callable[..., Skopeo]] = None,
 ) -> Tuple[Mirror, list]:
     """Validate ``params`` and return the mirror engine and the planned items.
 
@@ -74,7 +74,8 @@ def prepare(
             package_closure=bool(params.get("package_closure")),
             recursive=bool(params.get("recursive")),
         )
-        skopeo = skopeo_factory(
+        factory = Skopeo if skopeo_factory is None else skopeo_factory
+        skopeo = factory(
             executable=params.get("executable") or None,
             source=registry_options(params, "src"),
             destination=registry_options(params, "dest"),
@@ -97,7 +98,7 @@ def run_mirror_task(
     params: Mapping[str, object],
     check_mode: bool,
     log: Optional[Callable[[str], None]] = None,
-    skopeo_factory: Callable[..., Skopeo] = Skopeo,
+    skopeo_factory: Optional[Callable[..., Skopeo]] = None,
 ) -> Tuple[dict, Optional[str]]:
     """Mirror the images of one task; return the result and a failure message or None.
 
