@@ -29,6 +29,9 @@ DOCKER_HUB_OFFICIAL_PREFIX = "library/"
 # The limit applies to the name (registry and repository), as in reference.go.
 NAME_MAX_LENGTH = 255
 
+# Longest value that an error message quotes in full.
+MESSAGE_VALUE_LIMIT = 120
+
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = r"(?:%s(?:\.%s)*|\[[0-9a-fA-F:]+\])" % (_DOMAIN_COMPONENT, _DOMAIN_COMPONENT)
 _DOMAIN_RE = re.compile(r"^%s(?::[0-9]+)?$" % _HOST)
@@ -40,6 +43,14 @@ _DIGEST_RE = re.compile(
 _SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
+def quote_value(value: object, limit: int = MESSAGE_VALUE_LIMIT) -> str:
+    """Return ``repr(value)`` for a message, cut to about ``limit`` characters."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return "%s... (%d characters)" % (text[: max(limit - 20, 10)], len(text))
+
+
 class ImageReferenceError(ValueError):
     """An image reference that does not follow the reference grammar."""
 
@@ -47,9 +58,9 @@ class ImageReferenceError(ValueError):
         self.reference = reference
         self.reason = reason
         super().__init__(
-            "invalid image reference %r: %s. Use the form "
+            "invalid image reference %s: %s. Use the form "
             "[registry[:port]/]repository[:tag][@sha256:<64 hex digits>] "
-            "with a lower-case repository." % (reference, reason)
+            "with a lower-case repository." % (quote_value(reference), reason)
         )
 
 
@@ -127,7 +138,9 @@ def _split_domain(name: str) -> tuple[str, str]:
 def parse_image_reference(text: object) -> ImageReference:
     """Parse ``text`` into an :class:`ImageReference` or raise ImageReferenceError."""
     if not isinstance(text, str):
-        raise ImageReferenceError(text, "expected a string, got %s" % type(text).__name__)
+        raise ImageReferenceError(
+            text, "expected a string, got %s" % type(text).__name__
+        )
     if not text:
         raise ImageReferenceError(text, "the reference is empty")
     if text != text.strip():
@@ -140,7 +153,7 @@ def parse_image_reference(text: object) -> ImageReference:
         remainder, _, digest = remainder.partition("@")
         if not _DIGEST_RE.match(digest):
             raise ImageReferenceError(
-                text, "digest %r is not of the form algorithm:hex" % digest
+                text, "digest %s is not of the form algorithm:hex" % quote_value(digest)
             )
         if digest.startswith("sha256:") and not _SHA256_RE.match(digest):
             raise ImageReferenceError(
@@ -155,8 +168,8 @@ def parse_image_reference(text: object) -> ImageReference:
         if not _TAG_RE.match(tag):
             raise ImageReferenceError(
                 text,
-                "tag %r must be 1-128 characters of letters, digits, '_', '.' "
-                "or '-' and must not start with '.' or '-'" % tag,
+                "tag %s must be 1-128 characters of letters, digits, '_', '.' "
+                "or '-' and must not start with '.' or '-'" % quote_value(tag),
             )
 
     if not remainder:
@@ -168,26 +181,34 @@ def parse_image_reference(text: object) -> ImageReference:
 
     domain, path = _split_domain(remainder)
     if domain and not _DOMAIN_RE.match(domain):
-        raise ImageReferenceError(text, "registry %r is not a valid host[:port]" % domain)
+        raise ImageReferenceError(
+            text, "registry %s is not a valid host[:port]" % quote_value(domain)
+        )
     if not path:
         raise ImageReferenceError(text, "the repository path is empty")
     for component in path.split("/"):
         if not component:
-            raise ImageReferenceError(text, "the repository path has an empty component")
+            raise ImageReferenceError(
+                text, "the repository path has an empty component"
+            )
         if not _PATH_COMPONENT_RE.match(component):
             if component.lower() != component and _PATH_COMPONENT_RE.match(
                 component.lower()
             ):
                 raise ImageReferenceError(
-                    text, "repository component %r must be lower case" % component
+                    text,
+                    "repository component %s must be lower case"
+                    % quote_value(component),
                 )
             raise ImageReferenceError(
                 text,
-                "repository component %r may contain only a-z, 0-9 and the "
-                "separators '.', '_', '__' or '-'" % component,
+                "repository component %s may contain only a-z, 0-9 and the "
+                "separators '.', '_', '__' or '-'" % quote_value(component),
             )
 
-    return ImageReference(domain=domain, path=path, tag=tag, digest=digest, original=text)
+    return ImageReference(
+        domain=domain, path=path, tag=tag, digest=digest, original=text
+    )
 
 
 def is_image_reference(text: object) -> bool:

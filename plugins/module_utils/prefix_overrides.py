@@ -23,6 +23,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     parse_image_reference,
+    quote_value,
 )
 
 ENV_NAME = "PKO_IMAGE_PREFIX_OVERRIDES"
@@ -70,8 +71,9 @@ def parse_prefix_overrides(value: OverridesInput) -> List[PrefixOverride]:
             [_parse_mapping(index, item) for index, item in enumerate(value, 1)]
         )
     raise PrefixOverrideError(
-        "prefix overrides must be a string like %r or a list of {from, to} "
-        "mappings, got %s %r" % (EXAMPLE, type(value).__name__, value)
+        "prefix overrides must be a string like %s or a list of {from, to} "
+        "mappings, got %s %s"
+        % (quote_value(EXAMPLE), type(value).__name__, quote_value(value))
     )
 
 
@@ -83,19 +85,21 @@ def _parse_string(value: str) -> List[PrefixOverride]:
     for index, entry in enumerate(value.split(","), 1):
         if entry == "":
             raise PrefixOverrideError(
-                "prefix override entry %d in %r is empty. Remove the extra ',' "
-                "(a trailing comma or two commas in a row)." % (index, value)
+                "prefix override entry %d in %s is empty. Remove the extra ',' "
+                "(a trailing comma or two commas in a row)."
+                % (index, quote_value(value))
             )
         if entry != entry.strip():
             raise PrefixOverrideError(
-                "prefix override entry %d %r has whitespace around it. PKO does "
+                "prefix override entry %d %s has whitespace around it. PKO does "
                 "not trim entries, so it would never match. Remove the spaces "
-                "around ',' and '='." % (index, entry)
+                "around ',' and '='." % (index, quote_value(entry))
             )
         if "=" not in entry:
             raise PrefixOverrideError(
-                "prefix override entry %d %r has no '='. PKO would silently drop "
-                "it. Write it as from=to, for example %r." % (index, entry, EXAMPLE)
+                "prefix override entry %d %s has no '='. PKO would silently drop "
+                "it. Write it as from=to, for example %s."
+                % (index, quote_value(entry), quote_value(EXAMPLE))
             )
         source, _, target = entry.partition("=")
         rules.append(_validated(index, entry, source, target))
@@ -106,32 +110,32 @@ def _parse_mapping(index: int, item: object) -> PrefixOverride:
     if not isinstance(item, dict):
         raise PrefixOverrideError(
             "prefix override item %d must be a mapping with keys 'from' and "
-            "'to', got %s %r" % (index, type(item).__name__, item)
+            "'to', got %s %s" % (index, type(item).__name__, quote_value(item))
         )
     unknown = sorted(str(key) for key in item if key not in ("from", "to"))
     if unknown:
         raise PrefixOverrideError(
-            "prefix override item %d %r has unknown keys %s. Use only 'from' "
-            "and 'to'." % (index, item, ", ".join(unknown))
+            "prefix override item %d %s has unknown keys %s. Use only 'from' "
+            "and 'to'." % (index, quote_value(item), quote_value(", ".join(unknown)))
         )
     for key in ("from", "to"):
         if key not in item:
             raise PrefixOverrideError(
-                "prefix override item %d %r is missing '%s'. Give both 'from' "
+                "prefix override item %d %s is missing '%s'. Give both 'from' "
                 "and 'to', for example {from: quay.io/package-operator/, to: "
-                "mirror.example.com/pko/}." % (index, item, key)
+                "mirror.example.com/pko/}." % (index, quote_value(item), key)
             )
         if not isinstance(item[key], str):
             raise PrefixOverrideError(
-                "prefix override item %d: '%s' must be a string, got %s %r"
-                % (index, key, type(item[key]).__name__, item[key])
+                "prefix override item %d: '%s' must be a string, got %s %s"
+                % (index, key, type(item[key]).__name__, quote_value(item[key]))
             )
     entry = "%s=%s" % (item["from"], item["to"])
     if "=" in item["from"]:
         raise PrefixOverrideError(
-            "prefix override item %d: 'from' %r contains '='. PKO splits each "
+            "prefix override item %d: 'from' %s contains '='. PKO splits each "
             "entry on its first '=', so it cannot carry this value. Remove the "
-            "'='." % (index, item["from"])
+            "'='." % (index, quote_value(item["from"]))
         )
     return _validated(index, entry, item["from"], item["to"])
 
@@ -139,34 +143,42 @@ def _parse_mapping(index: int, item: object) -> PrefixOverride:
 def _validated(index: int, entry: str, source: str, target: str) -> PrefixOverride:
     if source == "":
         raise PrefixOverrideError(
-            "prefix override entry %d %r has an empty 'from'. PKO never applies "
-            "it. Put the prefix to replace before '=', for example %r."
-            % (index, entry, EXAMPLE)
+            "prefix override entry %d %s has an empty 'from'. PKO never applies "
+            "it. Put the prefix to replace before '=', for example %s."
+            % (index, quote_value(entry), quote_value(EXAMPLE))
         )
     if target == "":
         raise PrefixOverrideError(
-            "prefix override entry %d %r has an empty 'to', which would strip "
+            "prefix override entry %d %s has an empty 'to', which would strip "
             "the registry and send pulls to Docker Hub. Put the mirror prefix "
-            "after '=', for example %r." % (index, entry, EXAMPLE)
+            "after '=', for example %s."
+            % (index, quote_value(entry), quote_value(EXAMPLE))
         )
     for part, text in (("from", source), ("to", target)):
         if any(ch.isspace() for ch in text):
             raise PrefixOverrideError(
-                "prefix override entry %d %r has whitespace in its '%s' %r. "
+                "prefix override entry %d %s has whitespace in its '%s' %s. "
                 "Image references contain no whitespace, so it would never "
-                "match. Remove it." % (index, entry, part, text)
+                "match. Remove it."
+                % (index, quote_value(entry), part, quote_value(text))
+            )
+        if not text.isprintable():
+            raise PrefixOverrideError(
+                "prefix override entry %d %s has a control character in its "
+                "'%s'. Image references contain none, so it would never match. "
+                "Remove it." % (index, quote_value(entry), part)
             )
         if "," in text:
             raise PrefixOverrideError(
-                "prefix override entry %d %r has ',' in its '%s'. The ',' "
+                "prefix override entry %d %s has ',' in its '%s'. The ',' "
                 "separates entries in %s, so it cannot be part of a prefix. "
-                "Remove it." % (index, entry, part, ENV_NAME)
+                "Remove it." % (index, quote_value(entry), part, ENV_NAME)
             )
     if "=" in target:
         raise PrefixOverrideError(
-            "prefix override entry %d %r has a second '=' in its 'to' %r. "
+            "prefix override entry %d %s has a second '=' in its 'to' %s. "
             "Image references never contain '='. Check for a missing ','."
-            % (index, entry, target)
+            % (index, quote_value(entry), quote_value(target))
         )
     return PrefixOverride(source, target)
 
@@ -176,9 +188,14 @@ def _check_duplicates(rules: List[PrefixOverride]) -> List[PrefixOverride]:
     for index, rule in enumerate(rules, 1):
         if rule.source in first_index:
             raise PrefixOverrideError(
-                "prefix override entry %d %r repeats the 'from' %r of entry %d. "
+                "prefix override entry %d %s repeats the 'from' %s of entry %d. "
                 "PKO applies only one of them. Keep one rule per 'from'."
-                % (index, str(rule), rule.source, first_index[rule.source])
+                % (
+                    index,
+                    quote_value(str(rule)),
+                    quote_value(rule.source),
+                    first_index[rule.source],
+                )
             )
         first_index[rule.source] = index
     return rules
@@ -189,7 +206,9 @@ def format_prefix_overrides(rules: OverridesInput) -> str:
     return ",".join(str(rule) for rule in _as_rules(rules))
 
 
-def _as_rules(rules: Union[OverridesInput, Iterable[PrefixOverride]]) -> List[PrefixOverride]:
+def _as_rules(
+    rules: Union[OverridesInput, Iterable[PrefixOverride]],
+) -> List[PrefixOverride]:
     if isinstance(rules, (list, tuple)) and all(
         isinstance(rule, PrefixOverride) for rule in rules
     ):
