@@ -21,7 +21,10 @@ import tarfile
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence
 
-import yaml
+try:
+    import yaml
+except ImportError:  # PyYAML is needed only to read lock files.
+    yaml = None
 
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     ImageReferenceError,
@@ -101,6 +104,11 @@ def pin_reference(image: str, digest: str) -> str:
 
 def parse_lock(data: bytes, origin: str) -> PackageLock:
     """Parse a PackageManifestLock document; ``origin`` names the image in errors."""
+    if yaml is None:
+        raise PackageImageError(
+            "reading %s from %s needs the Python package PyYAML on the host that "
+            "runs the module. Install it (pip install PyYAML)." % (LOCK_PATH, origin)
+        )
     try:
         document = yaml.safe_load(data)
     except yaml.YAMLError as exc:
