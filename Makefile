@@ -13,7 +13,10 @@ COLLECTIONS_DIR := $(CACHE)/collections
 VENV_PYTHON := $(VENV)/bin/python
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
-export PATH := $(VENV)/bin:$(PATH)
+GO_VERSION := 1.26.8
+# hack/install-go.sh unpacks a Go toolchain here when the machine has none
+# that is new enough.
+export PATH := $(VENV)/bin:$(CACHE)/toolchains/go$(GO_VERSION)/bin:$(PATH)
 # No Galaxy server is reachable; a stray Galaxy call fails at once, not after a timeout.
 export ANSIBLE_GALAXY_SERVER := http://127.0.0.1:9/
 
@@ -42,6 +45,21 @@ collections: venv
 	hack/fetch-kubernetes-core.sh $(VENV_PYTHON) $(COLLECTIONS_DIR)
 	mkdir -p $(COLLECTIONS_DIR)/ansible_collections/pko
 	ln -sfn $(CURDIR) $(COLLECTIONS_DIR)/ansible_collections/pko/airgap
+
+# kube-apiserver and etcd built from pinned Go modules; the first build
+# takes 10-15 minutes on 2 cores, later runs reuse the cached binaries.
+.PHONY: controlplane
+controlplane:
+	hack/install-go.sh $(CACHE)/toolchains >/dev/null
+	hack/build-controlplane.sh >/dev/null
+
+.PHONY: demo
+demo: deps controlplane
+	hack/demo.sh
+
+.PHONY: test
+test: deps controlplane
+	hack/run-tests.sh
 
 .PHONY: unit
 unit: deps
