@@ -23,6 +23,8 @@ tested without one.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
@@ -41,10 +43,22 @@ from ansible_collections.pko.airgap.plugins.module_utils.manifest_yaml import (
     compose_stream,
     is_string,
 )
+from ansible_collections.pko.airgap.plugins.module_utils.package_image import (
+    LOCK_PATH,
+    PackageImageError,
+    choose_platform_manifest,
+    parse_lock,
+    read_layout_files,
+)
 from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (
     ENV_NAME,
     OverridesInput,
     PrefixMatcher,
+    format_prefix_overrides,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
+    SOURCE,
+    manifest_digest,
 )
 
 SELF_BOOTSTRAP_FLAGS = ("-self-bootstrap=", "--self-bootstrap=")
@@ -189,6 +203,47 @@ def bootstrap_images(
     if values:
         found.overrides = next(iter(values))
     return found
+
+
+def check_manifest_coverage(
+    text: str,
+    source: str,
+    overrides: OverridesInput,
+    exists: ExistsCallable,
+    lock_images: LockImagesCallable,
+    env_name: str = ENV_NAME,
+    lookup_errors: Tuple[Type[BaseException], ...] = (OSError, ValueError),
+) -> Tuple[CoverageReport, str]:
+    """Check the pulls of a bootstrap manifest; return the report and the rules used.
+
+    PKO uses the override string that the manifest sets in ``env_name``, so
+    those rules are checked. ``overrides`` is needed only when the manifest
+    sets none, and must equal the manifest's value when both are given.
+    Raises ManifestError for an unreadable manifest or missing or
+    conflicting rules, and PrefixOverrideError for malformed rules.
+    """
+    images = bootstrap_images(text, source, env_name)
+    given = None if overrides is None else format_prefix_overrides(overrides)
+    if images.overrides:
+        rules = format_prefix_overrides(images.overrides)
+        if given is not None and given != rules:
+            raise ManifestError(
+                "%s sets %s to %s, but overrides is %s. PKO uses the value in the "
+                "manifest, so rewrite the manifest with these overrides, or leave "
+                "overrides unset to check the manifest's value."
+                % (source, env_name, quote_value(rules), quote_value(given))
+            )
+    elif given:
+        rules = given
+    else:
+        raise ManifestError(
+            "%s sets no %s, and overrides is not given, so there are no rules to "
+            "check. Pass overrides, or rewrite the manifest first." % (source, env_name)
+        )
+    report = check_coverage(
+        images.kubelet, images.packages, rules, exists, lock_images, lookup_errors
+    )
+    return report, rules
 
 
 def check_coverage(
@@ -356,3 +411,48 @@ class _Checker:
             return
         rule = self.rule_of_target(pulled) if found is None else str(found.rule)
         self.add(self.mirror_status(origin, PULLER_PKO, written, pulled, rule))
+
+
+def read_lock_images(
+    skopeo, reference: str, tmpdir: Optional[str] = None
+) -> List[dict]:
+    """Return the lock file entries of package image ``reference``, read with skopeo.
+
+    ``skopeo`` is a module_utils.skopeo.Skopeo whose source side is the
+    mirror: one platform of the image is pulled into a temporary OCI layout
+    and ``package/manifest.lock.yaml`` is read from its layers. Images come
+    first, then dependencies with ``dependency: True``. A package without a
+    lock file pins no images, so the result is empty. Raises
+    PackageImageError when the image is missing or its lock file is invalid,
+    and SkopeoError when skopeo fails.
+    """
+    raw = skopeo.inspect_raw(reference, SOURCE)
+    if raw is None:
+        raise PackageImageError(
+            "package image %s is not in the mirror, so its lock file cannot be read"
+            % reference
+        )
+    platform_digest = choose_platform_manifest(raw) or manifest_digest(raw)
+    platform_reference = parse_image_reference(reference).with_digest(platform_digest)
+    with tempfile.TemporaryDirectory(prefix="pko-airgap-coverage-", dir=tmpdir) as tmp:
+        layout = os.path.join(tmp, "layout")
+        skopeo.pull_oci_layout(platform_reference, layout)
+        files = read_layout_files(layout, [LOCK_PATH])
+    if LOCK_PATH not in files:
+        return []
+
+    lock = parse_lock(files[LOCK_PATH], reference)
+    entries = [
+        {"name": image.name, "image": image.image, "digest": image.digest}
+        for image in lock.images
+    ]
+    entries.extend(
+        {
+            "name": dependency.name,
+            "image": dependency.image,
+            "digest": dependency.digest,
+            "dependency": True,
+        }
+        for dependency in lock.dependencies
+    )
+    return entries
