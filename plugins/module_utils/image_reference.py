@@ -41,6 +41,7 @@ _DIGEST_RE = re.compile(
     r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$", re.ASCII
 )
 _SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_WHITESPACE_RE = re.compile(r"\s")
 
 
 def quote_value(value: object, limit: int = MESSAGE_VALUE_LIMIT) -> str:
@@ -145,7 +146,7 @@ def parse_image_reference(text: object) -> ImageReference:
         raise ImageReferenceError(text, "the reference is empty")
     if text != text.strip():
         raise ImageReferenceError(text, "it has leading or trailing whitespace")
-    if any(ch.isspace() for ch in text):
+    if _WHITESPACE_RE.search(text):
         raise ImageReferenceError(text, "it contains whitespace")
 
     remainder, digest = text, None

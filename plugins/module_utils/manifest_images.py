@@ -278,7 +278,12 @@ class _Scanner:
                 entries, kind[1].value, api_version[1].value, path, flow
             )
 
-        if any(key in entries for key in CONTAINER_LIST_KEYS):
+        # Spelled out because this runs for every mapping in the manifest.
+        if (
+            "containers" in entries
+            or "initContainers" in entries
+            or "ephemeralContainers" in entries
+        ):
             self.inspect_pod_spec(node, entries, path, flow)
 
     def inspect_object(

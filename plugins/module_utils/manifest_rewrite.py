@@ -47,6 +47,8 @@ from ansible_collections.pko.airgap.plugins.module_utils.manifest_yaml import (
     compose_stream,
     format_path,
     is_string,
+    iter_documents,
+    paused_garbage_collection,
     replace_scalar,
 )
 from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (
@@ -143,6 +145,17 @@ def rewrite_manifest(
     """
     matcher = PrefixMatcher(overrides, boundary=boundary, normalize=normalize)
     env_name = validate_env_name(env_name)
+    with paused_garbage_collection():
+        return _rewrite(text, matcher, source, env_name, rewrite_env_values)
+
+
+def _rewrite(
+    text: str,
+    matcher: PrefixMatcher,
+    source: str,
+    env_name: Optional[str],
+    rewrite_env_values: bool,
+) -> RewriteResult:
     stream = compose_stream(text, source)
     scan = scan_manifest(stream, env_name)
     if matcher.rules and env_name is not None and not scan.env_entries:
@@ -327,16 +340,28 @@ def _verify(stream: Stream, new_text: str, planner: _Planner) -> None:
     of reaching a file.
     """
     source = stream.source
-    try:
-        new_stream = compose_stream(new_text, source)
-    except ManifestError as error:
-        raise _internal_error(source, "the result does not parse: %s" % error) from None
-    if len(new_stream.documents) != len(stream.documents):
-        raise _internal_error(source, "the number of documents changed")
-    for index, (old, new) in enumerate(zip(stream.documents, new_stream.documents), 1):
-        problem = _compare(old, new, planner)
+    # The new documents are composed one at a time and dropped after the
+    # comparison, so that only one copy of the whole tree is in memory.
+    new_documents = iter_documents(new_text, source)
+    end = object()
+    compared = 0
+    while True:
+        try:
+            new = next(new_documents, end)
+        except ManifestError as error:
+            raise _internal_error(
+                source, "the result does not parse: %s" % error
+            ) from None
+        if new is end:
+            break
+        compared += 1
+        if compared > len(stream.documents):
+            break
+        problem = _compare(stream.documents[compared - 1], new, planner)
         if problem is not None:
-            raise _internal_error(source, "document %d, field %s" % (index, problem))
+            raise _internal_error(source, "document %d, field %s" % (compared, problem))
+    if compared != len(stream.documents):
+        raise _internal_error(source, "the number of documents changed")
 
 
 def _internal_error(source: str, detail: str) -> ManifestError:

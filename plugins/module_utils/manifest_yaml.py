@@ -16,9 +16,12 @@ and every index is shifted back by one.
 
 from __future__ import annotations
 
+import gc
 import io
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import yaml
 from yaml.emitter import Emitter
@@ -39,6 +42,14 @@ NULL_TAG = "tag:yaml.org,2002:null"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 BYTE_ORDER_MARK = "\ufeff"
 
+# Strings that are certainly safe as plain scalars in block or flow context.
+# Anything else goes through the emitter's full analysis.
+_SIMPLE_BLOCK_PLAIN_RE = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./@=+,:-]*(?<!:)\Z")
+_SIMPLE_FLOW_PLAIN_RE = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./@=+-]*\Z")
+# Printable ASCII without '"' and '\', which double quotes carry as is.
+_SIMPLE_DOUBLE_QUOTED_RE = re.compile(r"^[ !#-\[\]-~]*\Z")
+_SIMPLE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")
+
 PathElement = Union[str, int]
 Path = Tuple[PathElement, ...]
 
@@ -57,7 +68,7 @@ def format_path(path: Sequence[PathElement]) -> str:
     for element in path:
         if isinstance(element, int):
             parts.append("[%d]" % element)
-        elif element and all(ch.isalnum() or ch in "_-" for ch in element):
+        elif _SIMPLE_KEY_RE.match(element):
             parts.append(("." if parts else "") + element)
         else:
             parts.append('["%s"]' % element.replace("\\", "\\\\").replace('"', '\\"'))
@@ -93,32 +104,76 @@ class Stream:
         return node.end_mark.index + self.offset
 
 
+@contextmanager
+def paused_garbage_collection():
+    """Disable Python's cyclic garbage collector for the block, then restore it.
+
+    A composed stream is a large graph of live objects without cycles, and
+    each automatic collection would traverse all of it again. Pausing the
+    collector made composing a 3,000-document bundle about 2.4 times faster
+    (benchmarks/rewrite). Objects are still freed by reference counting.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def compose_stream(text: str, source: str) -> Stream:
     """Parse ``text`` into nodes, or raise ManifestError naming line and column.
 
     ``source`` names the text in messages, such as a file path.
     """
     offset = 1 if text.startswith(BYTE_ORDER_MARK) else 0
-    try:
-        documents = list(yaml.compose_all(text[offset:], Loader=FastSafeLoader))
-    except yaml.MarkedYAMLError as error:
-        raise ManifestError(_syntax_message(source, error)) from None
-    except yaml.reader.ReaderError as error:
-        line, column = _line_column(text[offset:], error.position)
-        raise ManifestError(
+    with paused_garbage_collection():
+        documents = list(iter_documents(text, source))
+    return Stream(text=text, offset=offset, documents=documents, source=source)
+
+
+def iter_documents(text: str, source: str) -> Iterator[Node]:
+    """Yield the root node of each document as it is composed.
+
+    Raises ManifestError like :func:`compose_stream`, when the iteration
+    reaches the invalid part. Node indexes do not count a leading byte order
+    mark.
+    """
+    body = text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+    documents = yaml.compose_all(body, Loader=FastSafeLoader)
+    while True:
+        try:
+            document = next(documents)
+        except StopIteration:
+            return
+        except (yaml.YAMLError, RecursionError) as error:
+            raise _parse_error(body, source, error) from None
+        yield document
+
+
+def _parse_error(body: str, source: str, error: BaseException) -> ManifestError:
+    if isinstance(error, yaml.MarkedYAMLError):
+        return ManifestError(_syntax_message(source, error))
+    if isinstance(error, yaml.reader.ReaderError):
+        position = error.position
+        if FastSafeLoader is getattr(yaml, "CSafeLoader", None):
+            # libyaml reports this position in bytes of the UTF-8 text.
+            prefix = body.encode("utf-8")[:position]
+            position = len(prefix.decode("utf-8", errors="ignore"))
+        line, column = _line_column(body, position)
+        return ManifestError(
             "%s: line %d, column %d: not valid YAML text: the character %s is not "
             "allowed in YAML. Remove it, or check that the file is a UTF-8 text "
             "manifest." % (source, line, column, quote_value(chr(error.character)))
-        ) from None
-    except yaml.YAMLError as error:
-        raise ManifestError("%s: not valid YAML: %s" % (source, error)) from None
-    except RecursionError:
-        raise ManifestError(
+        )
+    if isinstance(error, RecursionError):
+        return ManifestError(
             "%s: not supported: the YAML nesting is deeper than the parser's "
             "recursion limit. Kubernetes manifests are never nested that deep; "
             "check that the file is a manifest." % source
-        ) from None
-    return Stream(text=text, offset=offset, documents=documents, source=source)
+        )
+    return ManifestError("%s: not valid YAML: %s" % (source, error))
 
 
 def _syntax_message(source: str, error: yaml.MarkedYAMLError) -> str:
@@ -212,14 +267,16 @@ _RESOLVER = Resolver()
 
 
 def _plain_allowed(value: str, flow: bool) -> bool:
-    if value == "" or not value.isprintable():
-        return False
-    analysis = _ANALYZER.analyze_scalar(value)
-    if analysis.multiline:
-        return False
-    allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
-    if not allowed:
-        return False
+    simple = _SIMPLE_FLOW_PLAIN_RE if flow else _SIMPLE_BLOCK_PLAIN_RE
+    if not simple.match(value):
+        if value == "" or not value.isprintable():
+            return False
+        analysis = _ANALYZER.analyze_scalar(value)
+        if analysis.multiline:
+            return False
+        allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
+        if not allowed:
+            return False
 
     # A plain ``true`` or ``1`` would load as a bool or an int.
     return _RESOLVER.resolve(ScalarNode, value, (True, False)) == STR_TAG
@@ -227,6 +284,8 @@ def _plain_allowed(value: str, flow: bool) -> bool:
 
 def double_quoted(value: str) -> str:
     """Write ``value`` as a YAML double-quoted scalar on one line."""
+    if _SIMPLE_DOUBLE_QUOTED_RE.match(value):
+        return '"%s"' % value
     parts = ['"']
     for ch in value:
         if ch == '"' or ch == "\\":

@@ -1,6 +1,8 @@
 # Copyright (c) 2026 the pko.airgap authors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+import random
+
 import pytest
 import yaml
 
@@ -246,6 +248,9 @@ def test_apply_edits_rejects_overlap():
         ),
         pytest.param("a: \x00\n", "character '\\x00' is not allowed", id="nul"),
         pytest.param("a: b\n\x07\n", "line 2, column 1", id="bell"),
+        pytest.param(
+            "a: ééééé\nb: x\x07\n", "line 2, column 5", id="bell-after-non-ascii"
+        ),
         pytest.param("[" * 5000 + "]" * 5000, "nesting", id="deep-nesting"),
     ],
 )
@@ -309,3 +314,39 @@ def test_mapping_entries_survives_self_merge():
 )
 def test_format_path(path, expected):
     assert format_path(path) == expected
+
+
+@pytest.mark.parametrize(
+    "flow", [pytest.param(False, id="block"), pytest.param(True, id="flow")]
+)
+def test_plain_fast_path_agrees_with_emitter(flow):
+    # The regular expressions that skip the emitter's analysis must never
+    # accept a string that the analysis rejects.
+    rng = random.Random(7)
+    alphabet = "ab1_./@=+,:-#'\"[]{}&*!|>%` \t?"
+    accepted = 0
+    for _ in range(20000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+        simple = (
+            manifest_yaml._SIMPLE_FLOW_PLAIN_RE
+            if flow
+            else manifest_yaml._SIMPLE_BLOCK_PLAIN_RE
+        )
+        if not simple.match(value):
+            continue
+        accepted += 1
+        analysis = manifest_yaml._ANALYZER.analyze_scalar(value)
+        allowed = analysis.allow_flow_plain if flow else analysis.allow_block_plain
+        assert allowed and not analysis.multiline, value
+    assert accepted > 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("abc\n", id="trailing-newline"),
+        pytest.param('say "hi"', id="quotes"),
+    ],
+)
+def test_double_quoted_fast_path_skips_special_values(value):
+    assert yaml.safe_load("v: " + double_quoted(value))["v"] == value
