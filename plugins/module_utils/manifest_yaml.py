@@ -178,12 +178,21 @@ def _parse_error(body: str, source: str, error: BaseException) -> ManifestError:
 
 def _syntax_message(source: str, error: yaml.MarkedYAMLError) -> str:
     mark = error.problem_mark or error.context_mark
-    where = (
-        ""
-        if mark is None
-        else "line %d, column %d: " % (mark.line + 1, mark.column + 1)
-    )
-    problem = " ".join(part for part in (error.context, error.problem) if part)
+    where = ""
+    if mark is not None:
+        where = "line %d, column %d: " % (mark.line + 1, mark.column + 1)
+    problem = error.problem or "syntax error"
+    if error.context:
+        problem += " " + error.context
+        context_mark = error.context_mark
+        if context_mark is not None and (context_mark.line, context_mark.column) != (
+            mark.line,
+            mark.column,
+        ):
+            problem += " (started at line %d, column %d)" % (
+                context_mark.line + 1,
+                context_mark.column + 1,
+            )
     return "%s: %snot valid YAML: %s. Fix the YAML syntax at that position." % (
         source,
         where,
