@@ -108,10 +108,12 @@ class Stream:
 def paused_garbage_collection():
     """Disable Python's cyclic garbage collector for the block, then restore it.
 
-    A composed stream is a large graph of live objects without cycles, and
-    each automatic collection would traverse all of it again. Pausing the
-    collector made composing a 3,000-document bundle about 2.4 times faster
-    (benchmarks/rewrite). Objects are still freed by reference counting.
+    A composed stream is a large graph of live objects, and each automatic
+    collection would traverse all of it again. Pausing the collector made
+    composing 3,000 to 10,000 documents 2 to 3 times faster (the
+    ``compose_gc_slowdown_ratio`` of benchmarks/rewrite). Objects are still
+    freed by reference counting. Only a recursive YAML alias creates a cycle,
+    which the collector frees once it runs again.
     """
     enabled = gc.isenabled()
     gc.disable()

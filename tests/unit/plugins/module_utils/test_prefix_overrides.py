@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     ImageReferenceError,
+    parse_image_reference,
 )
 from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (
     PrefixMatcher,
@@ -337,3 +338,61 @@ def test_linear_scan_first_listed_wins_on_equal_length():
     rules = [PrefixOverride("a/", "first/"), PrefixOverride("a/", "second/")]
 
     assert linear_scan_rewrite(rules, "a/x") == "first/x"
+
+
+def _boundary_scan(rules, reference):
+    """Rewrite like the linear scan, accepting a 'from' only on a path boundary."""
+    best = None
+    for rule in rules:
+        if not reference.startswith(rule.source):
+            continue
+        following = reference[len(rule.source) : len(rule.source) + 1]
+        on_boundary = rule.source[-1] in "/:@" or following in ("", "/", ":", "@")
+        if on_boundary and (best is None or len(rule.source) > len(best.source)):
+            best = rule
+    if best is None:
+        return reference
+    return best.target + reference[len(best.source) :]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_boundary_matcher_equals_boundary_scan(seed):
+    rng = random.Random(100 + seed)
+    alphabet = "ab/:@.-"
+    sources = {_random_text(rng, alphabet, 1, 6) for _ in range(40)}
+    rules = [
+        PrefixOverride(source, "m%d/" % index) for index, source in enumerate(sources)
+    ]
+    matcher = PrefixMatcher(rules, boundary=True)
+
+    for _ in range(2000):
+        reference = _random_text(rng, alphabet, 0, 10)
+        assert matcher.rewrite(reference) == _boundary_scan(rules, reference), reference
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_normalize_matcher_equals_scan_of_qualified_form(seed):
+    rng = random.Random(200 + seed)
+    names = ["nginx", "redis", "library/busybox", "bitnami/redis", "quay.io/pko/x"]
+    domains = ["", "docker.io/", "index.docker.io/", "quay.io/", "localhost:5000/"]
+    rules = [
+        PrefixOverride("docker.io/library/", "m/lib/"),
+        PrefixOverride("docker.io/bitnami/", "m/bitnami/"),
+        PrefixOverride("quay.io/", "m/quay/"),
+        PrefixOverride("localhost:5000/", "m/local/"),
+    ]
+    matcher = PrefixMatcher(rules, normalize=True)
+
+    for _ in range(500):
+        reference = (
+            rng.choice(domains) + rng.choice(names) + rng.choice(["", ":1", ":v2.0"])
+        )
+        try:
+            qualified = parse_image_reference(reference).fully_qualified()
+        except ImageReferenceError:
+            continue
+        expected = linear_scan_rewrite(rules, qualified)
+        if expected == qualified:
+            # Without a match the reference stays as written, not qualified.
+            expected = reference
+        assert matcher.rewrite(reference) == expected, reference
