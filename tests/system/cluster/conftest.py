@@ -1,0 +1,7 @@
+# Copyright (c) 2026 the pko.airgap authors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Fixtures for the control plane and PKO bootstrap controller tests."""
+
+from localenv.pytest_cluster import *  # noqa: F401,F403
+from localenv.pytest_registry import *  # noqa: F401,F403
