@@ -238,10 +238,14 @@ class _Planner:
         # so normalizing it would redirect words that are not images.
         if self.matcher.normalize and not parsed.domain:
             return
-        self.references.append(reference)
-        if not self.matcher:
-            return
-        new_reference = self.matcher.rewrite_once(reference)
+        new_reference = (
+            self.matcher.rewrite_once(reference) if self.matcher else reference
+        )
+
+        # For the same reason, only free text that names a registry or that a
+        # rule changes counts as an image reference for the lint.
+        if parsed.domain or new_reference != reference:
+            self.references.append(reference)
         if new_reference != reference:
             self.check_result(text_field, reference, new_reference)
             self.replace(text_field, text_field.prefix + new_reference)

@@ -61,7 +61,9 @@ options:
     description:
       - Name of the env var that receives the override string.
       - When the rules are not empty, at least one container must declare it,
-        with a C(value) or with only a C(name); otherwise the module fails.
+        with a C(value) or with only a C(name). Otherwise the module fails.
+      - Set it to an empty string to rewrite only the images, for manifests that do
+        not run PKO, such as a ClusterPackage for a PKO that is already running.
     type: str
     default: PKO_IMAGE_PREFIX_OVERRIDES
   backup:

@@ -849,3 +849,13 @@ def test_references_collected_for_lint():
         "quay.io/package-operator/package-operator-manager:v1.18.2",
         "quay.io/package-operator/package-operator-package:v1.18.2",
     ]
+
+
+def test_words_in_arguments_are_not_lint_references():
+    manifest = _job(
+        'image: quay.io/pko/x:v1\ncommand: ["sleep", "3600", "--image=quay.io/pko/y:v1"]'
+    )
+
+    result = rewrite_manifest(manifest, "")
+
+    assert result.references == ["quay.io/pko/x:v1", "quay.io/pko/y:v1"]
