@@ -3,10 +3,13 @@
 
 """Mirror container images between registries with skopeo, copying only what differs.
 
-For each image the engine compares the manifest digest on both sides (one
-``skopeo inspect --raw`` each), copies with ``skopeo copy --all
---preserve-digests`` only when the destination lacks the source's digest,
-and then checks that the destination now has exactly that digest. Transient
+For each image the engine compares the manifest digest on both sides,
+copies with ``skopeo copy --all --preserve-digests`` only when the
+destination lacks the source's digest, and then checks that the destination
+now has exactly that digest. The checks go through an inspector. The
+module's inspector reads manifests over the registry HTTP API and runs
+skopeo where that cannot reproduce skopeo's result (see
+registry_client.ManifestInspector). Transient
 errors (connection refused or reset, timeouts, HTTP 5xx and 429) are retried
 with exponential backoff; authentication errors, missing images and digest
 mismatches are not. Images run in a bounded thread pool, and a failed image
@@ -422,7 +425,10 @@ class Mirror:
     ``progress`` receives one line per finished image, from worker threads
     one at a time. ``before_copy(item, digest)`` runs after the digest check
     and before the copy, which lets tests change the source in between.
-    ``sleep`` and ``clock`` exist so that tests can skip real waiting.
+    ``inspector`` reads manifests and digests (``inspect_raw`` and
+    ``inspect_digest``, for example a registry_client.ManifestInspector);
+    without it the skopeo runner does. ``sleep`` and ``clock`` exist so that
+    tests can skip real waiting.
     """
 
     def __init__(
@@ -435,8 +441,10 @@ class Mirror:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         tmpdir: Optional[str] = None,
+        inspector: Optional[object] = None,
     ) -> None:
         self.skopeo = skopeo
+        self.inspector = skopeo if inspector is None else inspector
         self.settings = settings or MirrorSettings()
         self.matcher = matcher or PrefixMatcher(None)
         self.progress = progress
@@ -447,6 +455,10 @@ class Mirror:
         self._progress_lock = threading.Lock()
         self._finished = 0
         self._total = 0
+        # Source manifests read while opening packages, so that mirroring the
+        # package image does not request them again.
+        self._source_manifests: Dict[str, bytes] = {}
+        self._source_lock = threading.Lock()
 
     # Running
 
@@ -454,6 +466,7 @@ class Mirror:
         """Mirror ``items`` (after adding package closure images) and return every outcome."""
         started = self.clock()
         closure_errors: List[ClosureError] = []
+        self._source_manifests = {}
         if self.settings.package_closure:
             items, closure_errors = self.expand_closure(items)
 
@@ -500,14 +513,19 @@ class Mirror:
         source_raw = None
         expected = item.pinned_digest
         if expected is None:
-            source_raw = self._retry(
-                lambda: self._inspect_source(item.source_copy_reference), attempts
-            )
+            with self._source_lock:
+                source_raw = self._source_manifests.pop(
+                    item.source_copy_reference, None
+                )
+            if source_raw is None:
+                source_raw = self._retry(
+                    lambda: self._inspect_source(item.source_copy_reference), attempts
+                )
             expected = manifest_digest(source_raw)
         result.digest = expected
 
         current = self._retry(
-            lambda: self.skopeo.inspect_digest(
+            lambda: self.inspector.inspect_digest(
                 item.destination_copy_reference, DESTINATION
             ),
             attempts,
@@ -530,7 +548,7 @@ class Mirror:
             attempts,
         )
         copied = self._retry(
-            lambda: self.skopeo.inspect_digest(
+            lambda: self.inspector.inspect_digest(
                 item.destination_copy_reference, DESTINATION
             ),
             attempts,
@@ -545,7 +563,7 @@ class Mirror:
         result.bytes = self._image_bytes(item, source_raw, attempts)
 
     def _inspect_source(self, reference: str) -> bytes:
-        raw = self.skopeo.inspect_raw(reference, SOURCE)
+        raw = self.inspector.inspect_raw(reference, SOURCE)
         if raw is None:
             raise SkopeoError(
                 "source image %s was not found (manifest unknown). Check the "
@@ -668,6 +686,8 @@ class Mirror:
         Returns None when the image has no lock file, i.e. is not a package.
         """
         raw = self._retry(lambda: self._inspect_source(item.source_copy_reference), [0])
+        with self._source_lock:
+            self._source_manifests[item.source_copy_reference] = raw
         platform_digest = choose_platform_manifest(raw) or manifest_digest(raw)
         reference = item.source.with_digest(platform_digest)
         with tempfile.TemporaryDirectory(

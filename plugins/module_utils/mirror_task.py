@@ -4,13 +4,15 @@
 """Run one image_mirror task from plain option values.
 
 The pko.airgap.image_mirror module passes its parameters here unchanged.
-This builds the skopeo runner, the prefix matcher and the image list,
-validates them before anything is copied, runs the mirror, and writes the
-progress and report files. It has no Ansible import.
+This builds the skopeo runner, the registry API clients that check
+manifests, the prefix matcher and the image list, validates them before
+anything is copied, runs the mirror, and writes the progress and report
+files. It has no Ansible import.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Mapping, Optional, Tuple
 
@@ -25,8 +27,21 @@ from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import
     PrefixMatcher,
     PrefixOverrideError,
 )
+from ansible_collections.pko.airgap.plugins.module_utils.registry_client import (
+    DEFAULT_TIMEOUT as DEFAULT_HTTP_TIMEOUT,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.registry_client import (
+    ManifestInspector,
+    RegistryClient,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.registry_config import (
+    RegistriesConf,
+    registries_conf_paths,
+)
 from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
     DEFAULT_TIMEOUT,
+    DESTINATION,
+    SOURCE,
     RegistryOptions,
     Skopeo,
     SkopeoError,
@@ -52,15 +67,47 @@ def registry_options(params: Mapping[str, object], side: str) -> RegistryOptions
     )
 
 
+def build_inspector(
+    skopeo: Skopeo,
+    params: Mapping[str, object],
+    options: Mapping[str, RegistryOptions],
+    client_factory: Callable[..., RegistryClient],
+) -> ManifestInspector:
+    """Return the manifest inspector: registry API clients per side, skopeo as fallback.
+
+    ``options`` maps SOURCE and DESTINATION to their RegistryOptions. skopeo
+    checks every registry that a registries.conf file (the
+    ``registries_conf`` option, or skopeo's default files) configures.
+    """
+    command_timeout = float(params.get("command_timeout") or DEFAULT_TIMEOUT)
+    timeout = min(command_timeout, DEFAULT_HTTP_TIMEOUT)
+    authfile = params.get("authfile") or None
+    clients = {
+        side: client_factory(options[side], authfile=authfile, timeout=timeout)
+        for side in (SOURCE, DESTINATION)
+    }
+    registries_conf = params.get("registries_conf") or None
+    environ = os.environ
+    home = environ.get("HOME") or os.path.expanduser("~")
+    paths = registries_conf_paths(registries_conf, environ, home)
+    conf = RegistriesConf.from_files(
+        paths, required=paths[:1] if registries_conf else ()
+    )
+    return ManifestInspector(skopeo, clients, conf)
+
+
 def prepare(
     params: Mapping[str, object],
     check_mode: bool,
     progress: Optional[Callable[[str], None]] = None,
     skopeo_factory: Optional[Callable[..., Skopeo]] = None,
+    client_factory: Optional[Callable[..., RegistryClient]] = None,
 ) -> Tuple[Mirror, list]:
     """Validate ``params`` and return the mirror engine and the planned items.
 
-    Raises MirrorTaskError with a message naming the bad value and the fix.
+    ``skopeo_factory`` and ``client_factory`` replace the skopeo runner and
+    the registry API client, for tests. Raises MirrorTaskError with a
+    message naming the bad value and the fix.
     """
     try:
         matcher = PrefixMatcher(params.get("overrides"))
@@ -74,11 +121,15 @@ def prepare(
             package_closure=bool(params.get("package_closure")),
             recursive=bool(params.get("recursive")),
         )
+        options = {
+            SOURCE: registry_options(params, "src"),
+            DESTINATION: registry_options(params, "dest"),
+        }
         factory = Skopeo if skopeo_factory is None else skopeo_factory
         skopeo = factory(
             executable=params.get("executable") or None,
-            source=registry_options(params, "src"),
-            destination=registry_options(params, "dest"),
+            source=options[SOURCE],
+            destination=options[DESTINATION],
             authfile=params.get("authfile") or None,
             registries_conf=params.get("registries_conf") or None,
             timeout=float(params.get("command_timeout") or DEFAULT_TIMEOUT),
@@ -91,7 +142,14 @@ def prepare(
             "recursive needs package_closure. Set package_closure: true, or drop "
             "recursive."
         )
-    return Mirror(skopeo, settings, matcher, progress=progress), items
+    inspector = build_inspector(
+        skopeo,
+        params,
+        options,
+        RegistryClient if client_factory is None else client_factory,
+    )
+    mirror = Mirror(skopeo, settings, matcher, progress=progress, inspector=inspector)
+    return mirror, items
 
 
 def run_mirror_task(
@@ -99,16 +157,23 @@ def run_mirror_task(
     check_mode: bool,
     log: Optional[Callable[[str], None]] = None,
     skopeo_factory: Optional[Callable[..., Skopeo]] = None,
+    client_factory: Optional[Callable[..., RegistryClient]] = None,
 ) -> Tuple[dict, Optional[str]]:
     """Mirror the images of one task; return the result and a failure message or None.
 
     Invalid input returns a failure message before anything is copied or
     written. Progress lines go to ``log`` and, when ``progress_file`` is set, are
-    appended to that file as they happen. The report, when ``report`` is
+    appended to that file as they happen. The count of manifest checks per
+    path goes to ``log`` only. The report, when ``report`` is
     set, is written at the end, also in check mode and after failures.
     """
     try:
-        mirror, items = prepare(params, check_mode, skopeo_factory=skopeo_factory)
+        mirror, items = prepare(
+            params,
+            check_mode,
+            skopeo_factory=skopeo_factory,
+            client_factory=client_factory,
+        )
     except MirrorTaskError as exc:
         return {"changed": False, "images": []}, str(exc)
 
@@ -135,14 +200,20 @@ def run_mirror_task(
     try:
         progress("mirror started: %d listed images%s" % (len(items), _mode(mirror)))
         outcome = mirror.run(items)
+        if log is not None:
+            # The system log only: the progress file keeps one line per image
+            # plus the start and total lines.
+            log(mirror.inspector.summary())
         for line in outcome.summary_lines()[-1:]:
             progress(line)
     finally:
+        mirror.inspector.close()
         if stream is not None:
             stream.close()
 
     result = outcome.as_dict()
     result["env_value"] = mirror.matcher.env_value
+    result["manifest_checks"] = mirror.inspector.as_dict()
     result["check_mode"] = check_mode
     failure = outcome.failure_message()
     if params.get("report"):

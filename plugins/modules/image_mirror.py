@@ -12,11 +12,16 @@ description:
   - Copy container images from their source registry to a mirror registry with
     C(skopeo copy --all --preserve-digests), so that multi-arch images keep every
     platform and the index digest that Package Operator (PKO) lock files pin.
-  - Before copying, compares the manifest digest on both sides with one
-    C(skopeo inspect --raw) each, and copies only images that are missing or
-    different at the destination. A second run on an unchanged mirror copies
-    nothing and reports no change, and a run that stopped half-way copies only
-    what is left when it runs again.
+  - Before copying, compares the manifest digest on both sides, and copies only
+    images that are missing or different at the destination. A second run on an
+    unchanged mirror copies nothing and reports no change, and a run that stopped
+    half-way copies only what is left when it runs again.
+  - The digest checks are C(HEAD) and C(GET) requests to the registry HTTP API v2
+    from the module itself, with the TLS settings, certificates and credentials
+    that skopeo would use. A registry named in a registries.conf file, a
+    credential helper or identity token in an auth file, a proxy from the
+    environment, and every response other than a manifest or HTTP 404 make that
+    check run C(skopeo inspect --raw) instead. RV(manifest_checks) counts both.
   - After each copy, checks that the destination digest equals the source digest
     checked before the copy (the index digest for multi-arch images). A mismatch,
     for example because the source tag moved during the copy, fails that image and
@@ -124,6 +129,9 @@ options:
       - Path of a containers-registries.conf(5) file for skopeo, for example one
         that redirects pulls of C(quay.io/package-operator) to another location.
       - Redirects apply to reading the source only.
+      - Digests of images on a registry that this file, or a drop-in file in
+        C(registries.conf.d), names are checked with skopeo, which applies the
+        file. Without this option the same holds for skopeo's default files.
     type: path
   executable:
     description:
@@ -164,7 +172,8 @@ options:
       - Path of a file to append one line to for each finished image, retry and
         start and end of the run, while the task runs.
       - Follow a long mirror with C(tail -f) on this file. The same lines go to the
-        system log of the target host (syslog or the journal).
+        system log of the target host (syslog or the journal), which also gets a
+        line with the number of manifest checks per path.
       - Written also in check mode.
     type: path
 attributes:
@@ -185,6 +194,14 @@ requirements:
 notes:
   - A source reference pinned by digest is not inspected at the source; the
     digest check uses the pinned digest.
+  - The registry API checks read the same auth files as skopeo 1.9 (O(authfile)
+    or C($REGISTRY_AUTH_FILE) or C($XDG_RUNTIME_DIR/containers/auth.json), then
+    C(~/.config/containers/auth.json), C(~/.docker/config.json) and
+    C(~/.dockercfg)), and the same certificate directories (O(src_cert_dir),
+    O(dest_cert_dir), or C(/etc/containers/certs.d/HOST:PORT) and
+    C(/etc/docker/certs.d/HOST:PORT)). With O(src_tls_verify) or
+    O(dest_tls_verify) off they try HTTPS without verification first and plain
+    HTTP after, as skopeo does.
   - The destination of a C(name:tag@digest) source keeps the tag, so a tag that
     already exists at the destination is moved to the mirrored digest.
   - Credentials reach skopeo as C(--src-creds)/C(--dest-creds) arguments, which other
@@ -270,7 +287,8 @@ images:
       type: float
       sample: 1.42
     attempts:
-      description: Number of skopeo commands run for the image, retries included.
+      description: Number of manifest checks, copies and verifications tried for
+        the image, retries included.
       type: int
       sample: 3
     error:
@@ -337,6 +355,17 @@ env_value:
   returned: always
   type: str
   sample: quay.io/package-operator/=mirror.example.com:5000/pko/
+manifest_checks:
+  description:
+    - How the digest checks of the run were done, as C(registry_api) and C(skopeo)
+      counts, and in C(skopeo_reasons) why skopeo was used, with a count each.
+  returned: unless the input was invalid
+  type: dict
+  sample:
+    registry_api: 10
+    skopeo: 2
+    skopeo_reasons:
+      registries.conf configures quay.io: 2
 seconds:
   description: Wall time of the whole run.
   returned: always

@@ -454,6 +454,58 @@ def test_before_copy_hook_gets_digest():
     assert seen == [IMAGE_DIGEST]
 
 
+class RecordingInspector:
+    """Manifest checks kept apart from the fake skopeo, to see which one is used."""
+
+    def __init__(self, source, destination):
+        self.source = source
+        self.destination = destination
+        self.calls = []
+
+    def inspect_raw(self, reference, side=SOURCE):
+        self.calls.append(("inspect_raw", reference, side))
+        return self.source.get(reference)
+
+    def inspect_digest(self, reference, side=SOURCE):
+        self.calls.append(("inspect_digest", reference, side))
+        return self.destination.get(reference)
+
+
+def test_inspector_used_for_checks():
+    skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
+    inspector = RecordingInspector(
+        {"quay.io/pko/a:v1": IMAGE}, {"mirror.test/pko/a:v1": IMAGE_DIGEST}
+    )
+    mirror = Mirror(skopeo, MirrorSettings(), MATCHER, inspector=inspector)
+    result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
+    assert result.images[0].action == SKIPPED
+    assert inspector.calls == [
+        ("inspect_raw", "quay.io/pko/a:v1", SOURCE),
+        ("inspect_digest", "mirror.test/pko/a:v1", DESTINATION),
+    ]
+    assert skopeo.calls == []
+
+
+def test_inspector_verifies_after_skopeo_copy():
+    skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
+    inspector = RecordingInspector({"quay.io/pko/a:v1": IMAGE}, {})
+    original_copy = skopeo.copy
+
+    def copy_and_publish(source, destination):
+        original_copy(source, destination)
+        inspector.destination[destination] = skopeo.destination[destination]
+
+    skopeo.copy = copy_and_publish
+    mirror = Mirror(skopeo, MirrorSettings(), MATCHER, inspector=inspector)
+    result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
+    assert result.images[0].action == COPIED
+    assert skopeo.count("copy") == 1
+    assert (
+        inspector.calls.count(("inspect_digest", "mirror.test/pko/a:v1", DESTINATION))
+        == 2
+    )
+
+
 # Retry policy
 
 
@@ -696,6 +748,12 @@ NESTED_LOCK = lock_document(
         {"name": "nested", "image": "quay.io/pko/nested:v3", "digest": IMAGE_DIGEST}
     ]
 )
+
+
+def test_closure_reads_package_manifest_once():
+    skopeo = closure_skopeo()
+    make_mirror(skopeo, package_closure=True)[0].run(plan_items([PACKAGE], MATCHER))
+    assert skopeo.calls.count(("inspect_raw", PACKAGE, SOURCE)) == 1
 
 
 def test_closure_adds_locked_images():

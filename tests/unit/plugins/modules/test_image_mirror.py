@@ -10,7 +10,15 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.pko.airgap.plugins.module_utils import mirror_task
-from ansible_collections.pko.airgap.plugins.module_utils.skopeo import RegistryOptions
+from ansible_collections.pko.airgap.plugins.module_utils.registry_client import (
+    UNSUPPORTED,
+    RegistryClientError,
+)
+from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
+    DESTINATION,
+    SOURCE,
+    RegistryOptions,
+)
 from ansible_collections.pko.airgap.plugins.modules import image_mirror
 
 RAW = b'{"schemaVersion":2,"config":{"digest":"sha256:%s","size":5},"layers":[]}' % (
@@ -38,6 +46,42 @@ class FakeSkopeo:
 
     def copy(self, source, destination):
         self.destination[destination] = DIGEST
+
+
+class OfflineClient:
+    """A registry API client that never connects, so every check falls back to skopeo.
+
+    The references in these tests name real hosts (quay.io), which a unit
+    test must not contact.
+    """
+
+    instances = []
+
+    def __init__(self, options, **kwargs):
+        self.options = options
+        self.kwargs = kwargs
+        self.requests = []
+        OfflineClient.instances.append(self)
+
+    def _refuse(self, reference):
+        self.requests.append(reference)
+        raise RegistryClientError("offline unit test", UNSUPPORTED)
+
+    def manifest_digest(self, reference):
+        self._refuse(reference)
+
+    def get_manifest(self, reference):
+        self._refuse(reference)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def offline_client(monkeypatch):
+    OfflineClient.instances.clear()
+    monkeypatch.setattr(mirror_task, "RegistryClient", OfflineClient)
+    return OfflineClient
 
 
 def params(**overrides):
@@ -95,6 +139,96 @@ def test_task_progress_file_lines(tmp_path):
     assert "[1/1] copied" in lines[1]
     assert lines[2].split(" ", 1)[1].startswith("total: 1 images, 1 copied")
     assert logged[1].startswith("[1/1] copied")
+
+
+def test_task_logs_manifest_check_counts():
+    logged = []
+    mirror_task.run_mirror_task(
+        params(), False, log=logged.append, skopeo_factory=FakeSkopeo
+    )
+    assert logged[2] == (
+        "manifest checks: 0 over the registry API, 3 with skopeo because of: "
+        "unsupported at mirror.test (2); unsupported at quay.io (1)"
+    )
+
+
+def test_task_returns_manifest_check_counts():
+    result, _ = mirror_task.run_mirror_task(params(), False, skopeo_factory=FakeSkopeo)
+    assert result["manifest_checks"] == {
+        "registry_api": 0,
+        "skopeo": 3,
+        "skopeo_reasons": {
+            "unsupported at mirror.test": 2,
+            "unsupported at quay.io": 1,
+        },
+    }
+
+
+def test_task_builds_client_per_side():
+    mirror_task.run_mirror_task(
+        params(
+            src_tls_verify=False,
+            dest_cert_dir="/certs",
+            dest_username="bob",
+            dest_password=SECRET,
+            authfile="/auth.json",
+            command_timeout=600,
+        ),
+        False,
+        skopeo_factory=FakeSkopeo,
+    )
+    source, destination = OfflineClient.instances
+    assert source.options == RegistryOptions(tls_verify=False)
+    assert destination.options == RegistryOptions(
+        cert_dir="/certs", username="bob", password=SECRET
+    )
+    assert source.kwargs == {"authfile": "/auth.json", "timeout": 30.0}
+
+
+def test_task_client_timeout_follows_short_command_timeout():
+    mirror_task.run_mirror_task(
+        params(command_timeout=5), False, skopeo_factory=FakeSkopeo
+    )
+    assert OfflineClient.instances[0].kwargs["timeout"] == 5.0
+
+
+def test_task_checks_go_to_client_first():
+    mirror_task.run_mirror_task(params(), False, skopeo_factory=FakeSkopeo)
+    source, destination = OfflineClient.instances
+    assert source.requests[0] == "quay.io/pko/a:v1"
+    assert destination.requests[0] == "mirror.test/pko/a:v1"
+
+
+def test_task_registries_conf_keeps_source_on_skopeo(tmp_path):
+    conf = tmp_path / "registries.conf"
+    conf.write_text(
+        '[[registry]]\nprefix = "quay.io/pko"\nlocation = "127.0.0.1:5999/pko"\n'
+    )
+    mirror, items = mirror_task.prepare(
+        params(registries_conf=str(conf)), False, skopeo_factory=FakeSkopeo
+    )
+    mirror.run(items)
+    source, destination = OfflineClient.instances
+    assert source.requests == []
+    assert destination.requests != []
+
+
+def test_task_missing_registries_conf_uses_skopeo(tmp_path):
+    mirror, items = mirror_task.prepare(
+        params(registries_conf=str(tmp_path / "missing.conf")),
+        False,
+        skopeo_factory=FakeSkopeo,
+    )
+    mirror.run(items)
+    assert [client.requests for client in OfflineClient.instances] == [[], []]
+    assert mirror.inspector.summary().endswith(
+        "because of: %s does not exist (3)" % (tmp_path / "missing.conf")
+    )
+
+
+def test_task_inspector_sides():
+    mirror, _ = mirror_task.prepare(params(), False, skopeo_factory=FakeSkopeo)
+    assert sorted(mirror.inspector.clients) == sorted([SOURCE, DESTINATION])
 
 
 def test_task_passes_registry_options():
