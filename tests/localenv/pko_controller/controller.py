@@ -63,6 +63,7 @@ STATUS_MANAGER = "pko-airgap-test-controller"
 CRD_ESTABLISHED_TIMEOUT_SECONDS = 30.0
 WATCH_TIMEOUT_SECONDS = 30
 WATCH_RETRY_SECONDS = 1.0
+WATCH_RETRY_MAX_SECONDS = 30.0
 # The event loop wakes at least this often to notice a stop request.
 LOOP_WAKE_SECONDS = 0.5
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
@@ -101,6 +102,7 @@ class BootstrapController:
         self._handled: Set[str] = set()
         self._ttl_heap: List[Tuple[float, str, str]] = []
         self._ttl_scheduled: Set[str] = set()
+        self._watch_failures = 0
 
     def stop(self) -> None:
         """Make :meth:`run` return soon. Safe to call from a signal handler."""
@@ -143,24 +145,31 @@ class BootstrapController:
         while not self._stop.is_set():
             try:
                 self._list_and_watch(selector)
-            except (
-                Exception
-            ) as error:  # noqa: BLE001 - the watch must survive any error
+            # The watch thread must survive any error, so catch them all.
+            except Exception as error:  # noqa: BLE001
                 if self._stop.is_set():
                     return
+                self._watch_failures += 1
+                failures = self._watch_failures
+                # Doubling the delay keeps a stopped API server from filling the log.
+                delay = min(
+                    WATCH_RETRY_MAX_SECONDS, WATCH_RETRY_SECONDS * 2 ** (failures - 1)
+                )
                 LOG.warning(
-                    "watch of Job %s/%s failed, listing again in %.0f s: %s",
+                    "watch of Job %s/%s failed (%d in a row), listing again in %.0f s: %s",
                     self.config.namespace,
                     self.config.job_name,
-                    WATCH_RETRY_SECONDS,
+                    failures,
+                    delay,
                     error,
                 )
-                time.sleep(WATCH_RETRY_SECONDS)
+                self._stop.wait(delay)
 
     def _list_and_watch(self, selector: str) -> None:
         listing = self._jobs.get(
             namespace=self.config.namespace, field_selector=selector
         )
+        self._watch_failures = 0
         for item in listing.to_dict().get("items") or []:
             self._events.put(("ADDED", item))
         if self.config.ready_file:
@@ -176,9 +185,11 @@ class BootstrapController:
                 timeout=WATCH_TIMEOUT_SECONDS,
             ):
                 raw = event["raw_object"]
+                if event["type"] == "ERROR" and raw.get("code") == 410:
+                    # 410 Gone: the resource version is too old, so list again.
+                    LOG.info("watch of Jobs expired (410 Gone), listing again")
+                    return
                 if event["type"] == "ERROR":
-                    # Most often 410 Gone, which means that the resource
-                    # version is too old and the Jobs must be listed again.
                     raise ApiException(
                         status=raw.get("code"), reason=raw.get("message")
                     )
