@@ -68,6 +68,9 @@ TEST_FIELD_MANAGER = "pko-airgap-tests"
 
 CONTROLLER_READY_TIMEOUT_SECONDS = 30.0
 CONTROLLER_STOP_TIMEOUT_SECONDS = 10.0
+# How long purge_namespace() waits for a given cluster's namespace controller
+# before it removes the namespace's contents itself.
+NAMESPACE_CONTROLLER_GRACE_SECONDS = 10.0
 
 
 def external_kubeconfigs() -> List[str]:
@@ -351,10 +354,11 @@ def purge_namespace(cluster: Cluster, name: str, timeout: float = 60.0) -> None:
     """Delete a namespace and everything in it, and wait until it is gone.
 
     A real cluster's namespace controller empties and removes a deleted
-    namespace. The local control plane has none, so for it this function
-    does that work: it deletes the objects of every namespaced resource
-    type, then clears the namespace's finalizers through the ``finalize``
-    subresource.
+    namespace. The local control plane has none, so for it, and for a given
+    cluster whose namespace is still there after
+    NAMESPACE_CONTROLLER_GRACE_SECONDS, this function does that work. It
+    deletes the objects of every namespaced resource type, then clears the
+    namespace's finalizers through the ``finalize`` subresource.
     """
     namespaces = cluster.resource("v1", "Namespace")
     try:
@@ -362,23 +366,25 @@ def purge_namespace(cluster: Cluster, name: str, timeout: float = 60.0) -> None:
     except NotFoundError:
         return
 
-    if cluster.is_local:
-        for resource in _deletable_namespaced_resources(cluster):
-            _delete_all(cluster, resource, name)
-        try:
-            current = namespaces.get(name=name).to_dict()
-        except NotFoundError:
-            return
-        current["spec"]["finalizers"] = []
-        cluster.client.request(
-            "put", "/api/v1/namespaces/%s/finalize" % name, body=current
-        )
+    def gone() -> bool:
+        return name not in [item.metadata.name for item in namespaces.get().items]
 
-    wait_until(
-        lambda: name not in [item.metadata.name for item in namespaces.get().items],
-        timeout,
-        "namespace %s deleted" % name,
-    )
+    if not cluster.is_local:
+        try:
+            wait_until(gone, NAMESPACE_CONTROLLER_GRACE_SECONDS, "namespace deleted")
+            return
+        except TimeoutError:
+            pass
+
+    for resource in _deletable_namespaced_resources(cluster):
+        _delete_all(cluster, resource, name)
+    try:
+        current = namespaces.get(name=name).to_dict()
+    except NotFoundError:
+        return
+    current["spec"]["finalizers"] = []
+    cluster.client.request("put", "/api/v1/namespaces/%s/finalize" % name, body=current)
+    wait_until(gone, timeout, "namespace %s deleted" % name)
 
 
 def _deletable_namespaced_resources(cluster: Cluster) -> list:
