@@ -27,6 +27,7 @@ DIR/bootstrap-vars.yml (variables for playbooks/bootstrap.yml), DIR/env.sh
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -69,7 +70,26 @@ def _write_file(path: str, text: str, mode: int = 0o600) -> None:
     os.replace(temporary, path)
 
 
-def _start_controller(name: str, kubeconfig: str, directory: str) -> dict:
+def _write_registry_auth(path: str, registries: dict) -> str:
+    """Write a docker config.json with the auth registry's credentials.
+
+    The test controller reads it like the kubelet's node credentials, so a
+    mirror that requires a login can be tested end to end.
+    """
+    auths = {}
+    for registry in registries.values():
+        if registry.get("username"):
+            token = "%s:%s" % (registry["username"], registry["password"])
+            auths[registry["address"]] = {
+                "auth": base64.b64encode(token.encode()).decode()
+            }
+    _write_file(path, json.dumps({"auths": auths}, indent=2) + "\n")
+    return path
+
+
+def _start_controller(
+    name: str, kubeconfig: str, directory: str, registry_options: List[str]
+) -> dict:
     os.makedirs(directory, exist_ok=True)
     ready_file = os.path.join(directory, "controller.ready")
     log_path = os.path.join(directory, "controller.log")
@@ -90,6 +110,7 @@ def _start_controller(name: str, kubeconfig: str, directory: str) -> dict:
                 kubeconfig,
                 "--ready-file",
                 ready_file,
+                *registry_options,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -193,6 +214,19 @@ def up(args: argparse.Namespace) -> int:
         )
         save()
 
+        registry_options = [
+            "--registry-auth-file",
+            _write_registry_auth(
+                os.path.join(state_dir, "registry-auth.json"), state["registries"]
+            ),
+        ]
+        for registry in state["registries"].values():
+            if registry["cert_dir"]:
+                registry_options += [
+                    "--registry-ca-file",
+                    os.path.join(registry["cert_dir"], "ca.crt"),
+                ]
+
         if args.clusters:
             bin_dir = build_binaries()
             for number in range(1, args.clusters + 1):
@@ -206,7 +240,10 @@ def up(args: argparse.Namespace) -> int:
                 state["clusters"].append(plane.state())
                 save()
                 controller = _start_controller(
-                    name, plane.kubeconfig, os.path.join(plane.directory, "controller")
+                    name,
+                    plane.kubeconfig,
+                    os.path.join(plane.directory, "controller"),
+                    registry_options,
                 )
                 controller["cluster"] = name
                 state["controllers"].append(controller)
