@@ -22,16 +22,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     quote_value,
 )
 from ansible_collections.pko.airgap.plugins.module_utils.manifest_yaml import (
     DuplicateKeyError,
-    MappingEntries,
     ManifestError,
+    MappingEntries,
+    MappingNode,
+    Node,
     Path,
+    ScalarNode,
+    SequenceNode,
     Stream,
     format_path,
     is_empty_document,

@@ -24,8 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     ImageReferenceError,
     parse_image_reference,
@@ -40,7 +38,11 @@ from ansible_collections.pko.airgap.plugins.module_utils.manifest_yaml import (
     Edit,
     EditError,
     ManifestError,
+    MappingNode,
+    Node,
     Path,
+    ScalarNode,
+    SequenceNode,
     Stream,
     append_mapping_entry,
     apply_edits,

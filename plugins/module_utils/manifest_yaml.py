@@ -23,19 +23,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import yaml
-from yaml.emitter import Emitter
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import Resolver
-
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     quote_value,
 )
 
+# A managed node may lack PyYAML. This file must still import, so that
+# reading a manifest fails with a message instead of a traceback. The node
+# classes then are a placeholder that nothing is an instance of.
 try:
-    from yaml import CSafeLoader as FastSafeLoader
-except ImportError:  # PyYAML built without libyaml, as on some managed nodes
-    from yaml import SafeLoader as FastSafeLoader
+    import yaml
+    from yaml.emitter import Emitter
+    from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+    from yaml.resolver import Resolver
+except ImportError:
+    yaml = None
+    Emitter = Resolver = None
+    MappingNode = Node = ScalarNode = SequenceNode = type("MissingYamlNode", (), {})
+
+if yaml is not None:
+    try:
+        from yaml import CSafeLoader as FastSafeLoader
+    except ImportError:  # PyYAML built without libyaml, as on some managed nodes
+        from yaml import SafeLoader as FastSafeLoader
 
 STR_TAG = "tag:yaml.org,2002:str"
 NULL_TAG = "tag:yaml.org,2002:null"
@@ -142,6 +151,12 @@ def iter_documents(text: str, source: str) -> Iterator[Node]:
     reaches the invalid part. Node indexes do not count a leading byte order
     mark.
     """
+    if yaml is None:
+        raise ManifestError(
+            "reading %s needs the Python package PyYAML on the host that runs the "
+            "module. Install it (pip install PyYAML)." % source
+        )
+
     body = text[1:] if text.startswith(BYTE_ORDER_MARK) else text
     documents = yaml.compose_all(body, Loader=FastSafeLoader)
     while True:
@@ -273,8 +288,8 @@ def mapping_entries(node: MappingNode, _seen: Optional[set] = None) -> MappingEn
 
 # PyYAML's dumper chooses a scalar style with this analysis, which decides
 # whether a string may be written plain.
-_ANALYZER = Emitter(io.StringIO(), allow_unicode=True)
-_RESOLVER = Resolver()
+_ANALYZER = Emitter(io.StringIO(), allow_unicode=True) if Emitter else None
+_RESOLVER = Resolver() if Resolver else None
 
 
 def _plain_allowed(value: str, flow: bool) -> bool:

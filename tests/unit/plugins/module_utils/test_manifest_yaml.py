@@ -1,7 +1,9 @@
 # Copyright (c) 2026 the pko.airgap authors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+import importlib.util
 import random
+import sys
 
 import pytest
 import yaml
@@ -260,6 +262,26 @@ def test_compose_errors_name_file_and_line(text, fragment):
 
     assert str(raised.value).startswith("bundle.yaml: ")
     assert fragment in str(raised.value)
+
+
+def test_compose_without_pyyaml_names_the_fix(monkeypatch):
+    # A None entry in sys.modules makes `import yaml` raise ImportError, as on
+    # a managed node without PyYAML. The file is loaded again under another
+    # name, so the copy that the other tests use keeps PyYAML.
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    name = "manifest_yaml_without_pyyaml"
+    spec = importlib.util.spec_from_file_location(name, manifest_yaml.__file__)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+
+    with pytest.raises(module.ManifestError) as raised:
+        module.compose_stream("a: 1\n", "job.yaml")
+
+    assert str(raised.value) == (
+        "reading job.yaml needs the Python package PyYAML on the host that runs "
+        "the module. Install it (pip install PyYAML)."
+    )
 
 
 def test_comment_only_document_is_empty():
