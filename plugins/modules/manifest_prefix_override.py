@@ -117,12 +117,14 @@ notes:
     same fails instead of reaching the file.
   - Aliased nodes are rewritten once, at their anchor. RV(rewrites) lists the field
     paths where the walk reached them.
+requirements:
+  - PyYAML on the host that runs the module.
 seealso:
   - plugin: pko.airgap.image_prefix_override
     plugin_type: filter
   - module: pko.airgap.override_coverage
 author:
-  - pko.airgap authors
+  - pko.airgap authors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

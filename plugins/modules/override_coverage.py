@@ -94,6 +94,7 @@ attributes:
     description: The module only reads, so check mode runs the same checks.
   diff_mode:
     support: none
+    description: The module writes nothing, so there is no diff to show.
   idempotent:
     support: full
     description: The module changes nothing and always reports C(changed=false).
@@ -103,12 +104,14 @@ notes:
   - One platform of the package image (linux/amd64 when the index has it) is pulled
     into a temporary directory to read its lock file. The lock file is the same on
     every platform.
-  - Requires skopeo on the host that runs the module.
+requirements:
+  - skopeo on the host that runs the module.
+  - PyYAML on the host that runs the module.
 seealso:
   - module: pko.airgap.manifest_prefix_override
   - module: pko.airgap.image_mirror
 author:
-  - pko.airgap authors
+  - pko.airgap authors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
