@@ -23,7 +23,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-import conftest  # noqa: E402,F401  (makes ansible_collections.pko.airgap importable)
+# Imported for its side effect: it makes ansible_collections.pko.airgap importable.
+import conftest  # noqa: E402,F401 pylint: disable=unused-import
 
 from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (  # noqa: E402
     PrefixMatcher,
@@ -57,7 +58,7 @@ def generate_rules(count: int, rng: random.Random) -> list:
 
 def generate_references(count: int, rules: int, rng: random.Random) -> list:
     references = []
-    for _ in range(count):
+    for repetition in range(count):
         registry = "registry%d.example.com" % rng.randrange(rules // 10 + 20)
         references.append(
             "%s/org%d/repo%d-%d:v1.%d"

@@ -31,7 +31,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-import conftest  # noqa: E402,F401  (makes ansible_collections.pko.airgap importable)
+# Imported for its side effect: it makes ansible_collections.pko.airgap importable.
+import conftest  # noqa: E402,F401 pylint: disable=unused-import
 
 from ansible_collections.pko.airgap.plugins.module_utils.manifest_rewrite import (  # noqa: E402
     rewrite_manifest,
@@ -145,7 +146,7 @@ def best_seconds(functions: dict, text: str, repeat: int) -> dict:
     drift over both sides.
     """
     best = {name: float("inf") for name in functions}
-    for _ in range(repeat):
+    for repetition in range(repeat):
         for name, function in functions.items():
             started = time.process_time()
             function(text)

@@ -151,7 +151,7 @@ def parse_image_reference(text: object) -> ImageReference:
 
     remainder, digest = text, None
     if "@" in remainder:
-        remainder, _, digest = remainder.partition("@")
+        remainder, separator, digest = remainder.partition("@")
         if not _DIGEST_RE.match(digest):
             raise ImageReferenceError(
                 text, "digest %s is not of the form algorithm:hex" % quote_value(digest)

@@ -259,7 +259,7 @@ def _check_normalized_only(
 def _check_normalized_form(rules: List[PrefixOverride]) -> List[LintWarning]:
     found = []
     for rule in rules:
-        first, slash, _ = rule.source.partition("/")
+        first, slash, rest = rule.source.partition("/")
         if not slash:
             continue
         is_domain = "." in first or ":" in first or first == "localhost"

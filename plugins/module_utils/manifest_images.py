@@ -172,7 +172,7 @@ def split_flag(value: str) -> Tuple[str, str]:
 
 def api_group(api_version: str) -> str:
     """Return the API group of an apiVersion, ``""`` for the core group."""
-    group, slash, _ = api_version.rpartition("/")
+    group, slash, version = api_version.rpartition("/")
     return group if slash else ""
 
 
@@ -430,7 +430,7 @@ class _Scanner:
         list_flow = flow or bool(arguments.flow_style)
         for position, argument in enumerate(arguments.value):
             if is_string(argument):
-                prefix, _ = split_flag(argument.value)
+                prefix, value = split_flag(argument.value)
                 self.scan.arguments.append(
                     Field(
                         self.owner,

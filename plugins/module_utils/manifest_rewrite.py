@@ -190,7 +190,8 @@ def _rewrite(
     return RewriteResult(
         text=new_text,
         rewrites=[
-            rewrite for _, rewrite in sorted(planner.rewrites, key=lambda x: x[0])
+            rewrite
+            for position, rewrite in sorted(planner.rewrites, key=lambda x: x[0])
         ],
         env_value=matcher.env_value,
         references=planner.references,

@@ -215,7 +215,7 @@ def _read_json(path: str) -> dict:
 
 
 def _blob_path(layout_dir: str, digest: str) -> str:
-    algorithm, _, encoded = digest.partition(":")
+    algorithm, separator, encoded = digest.partition(":")
     return os.path.join(layout_dir, "blobs", algorithm, encoded)
 
 
@@ -278,7 +278,7 @@ def _apply_layer(
             while name.startswith("./"):
                 name = name[2:]
             name = name.lstrip("/")
-            directory, _, base = name.rpartition("/")
+            directory, separator, base = name.rpartition("/")
             if base == OPAQUE_WHITEOUT:
                 prefix = directory + "/" if directory else ""
                 for key in [key for key in found if key.startswith(prefix)]:

@@ -101,7 +101,7 @@ def _parse_string(value: str) -> List[PrefixOverride]:
                 "it. Write it as from=to, for example %s."
                 % (index, quote_value(entry), quote_value(EXAMPLE))
             )
-        source, _, target = entry.partition("=")
+        source, separator, target = entry.partition("=")
         rules.append(_validated(index, entry, source, target))
     return rules
 

@@ -405,7 +405,7 @@ def status(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m localenv", description=__doc__.split("\n\n")[0]
+        prog="python -m localenv", description=__doc__.split("\n\n", maxsplit=1)[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, handler in (("up", up), ("down", down), ("status", status)):

@@ -150,7 +150,7 @@ def _tar_gz(files: Sequence[Tuple[str, bytes]]) -> Tuple[bytes, str]:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
         directories = set()
-        for path, _ in files:
+        for path, data in files:
             parts = path.split("/")[:-1]
             for depth in range(1, len(parts) + 1):
                 directories.add("/".join(parts[:depth]))
@@ -226,7 +226,10 @@ def write_oci_image(
                 "architecture": architecture,
                 "os": os_name,
                 "config": {"Labels": dict(labels or {})},
-                "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+                "rootfs": {
+                    "type": "layers",
+                    "diff_ids": [diff_id for blob, diff_id in layers],
+                },
                 "history": [{"created": CREATED, "comment": "generated test layer"}]
                 * len(layers),
             },
@@ -237,12 +240,12 @@ def write_oci_image(
                 "schemaVersion": 2,
                 "mediaType": MANIFEST_MEDIA_TYPE,
                 "config": config.descriptor(),
-                "layers": [blob.descriptor() for blob, _ in layers],
+                "layers": [blob.descriptor() for blob, diff_id in layers],
             },
             MANIFEST_MEDIA_TYPE,
         )
         image.manifests[platform] = manifest
-        image.layers[platform] = [config] + [blob for blob, _ in layers]
+        image.layers[platform] = [config] + [blob for blob, diff_id in layers]
         descriptors.append(
             manifest.descriptor(platform={"architecture": architecture, "os": os_name})
         )

@@ -124,7 +124,7 @@ def build_lock(
     """
     entries = []
     for name, pinned in images.items():
-        reference, _, digest = pinned.partition("@")
+        reference, separator, digest = pinned.partition("@")
         entries.append({"name": name, "image": reference, "digest": digest})
     spec: dict = {"images": entries}
     if dependencies:

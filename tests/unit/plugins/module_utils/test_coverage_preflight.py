@@ -329,10 +329,10 @@ def test_malformed_overrides_raise():
 def test_bootstrap_images_of_v1_18_2():
     images = bootstrap_images(_rewritten_job(), "job.yaml")
 
-    assert [reference for _, reference in images.kubelet] == [
+    assert [reference for origin, reference in images.kubelet] == [
         MIRROR + "package-operator-manager:" + VERSION
     ]
-    assert [reference for _, reference in images.packages] == [
+    assert [reference for origin, reference in images.packages] == [
         MIRROR + "package-operator-package:" + VERSION
     ]
     assert images.overrides == OVERRIDES
@@ -346,7 +346,7 @@ def test_bootstrap_images_reads_cluster_package():
 
     images = bootstrap_images(text, "cp.yaml")
 
-    assert [reference for _, reference in images.packages] == [
+    assert [reference for origin, reference in images.packages] == [
         "quay.io/package-operator/p:v1"
     ]
     assert images.overrides is None

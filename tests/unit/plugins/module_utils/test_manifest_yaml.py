@@ -304,7 +304,7 @@ def test_mapping_entries_rejects_duplicate():
 def test_mapping_entries_applies_merge_keys():
     text = "base: &base {image: a, name: b}\nitem:\n  <<: *base\n  name: c\n"
     stream = compose_stream(text, "test.yaml")
-    _, item = _value_node(stream, "item")
+    key, item = _value_node(stream, "item")
 
     entries = mapping_entries(item)
 
@@ -314,7 +314,7 @@ def test_mapping_entries_applies_merge_keys():
 
 def test_mapping_entries_survives_self_merge():
     stream = compose_stream("a: &a\n  <<: *a\n  k: v\n", "test.yaml")
-    _, node = _value_node(stream, "a")
+    key, node = _value_node(stream, "a")
 
     assert sorted(mapping_entries(node)) == ["k"]
 
@@ -347,8 +347,8 @@ def test_plain_fast_path_agrees_with_emitter(flow):
     rng = random.Random(7)
     alphabet = "ab1_./@=+,:-#'\"[]{}&*!|>%` \t?"
     accepted = 0
-    for _ in range(20000):
-        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+    for attempt in range(20000):
+        value = "".join(rng.choice(alphabet) for position in range(rng.randint(0, 8)))
         simple = (
             manifest_yaml._SIMPLE_FLOW_PLAIN_RE
             if flow

@@ -198,7 +198,7 @@ def test_rewrite_keeps_tag_and_digest():
 
 
 def _random_text(rng, alphabet, low, high):
-    return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+    return "".join(rng.choice(alphabet) for position in range(rng.randint(low, high)))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -207,13 +207,13 @@ def test_matcher_equals_linear_scan_on_random_rules(seed):
     # longest-match bug would show.
     rng = random.Random(seed)
     alphabet = "ab/:.-"
-    sources = {_random_text(rng, alphabet, 1, 6) for _ in range(40)}
+    sources = {_random_text(rng, alphabet, 1, 6) for attempt in range(40)}
     rules = [
         PrefixOverride(source, "m%d/" % index) for index, source in enumerate(sources)
     ]
     matcher = PrefixMatcher(rules)
 
-    for _ in range(2000):
+    for attempt in range(2000):
         reference = _random_text(rng, alphabet, 0, 10)
         assert matcher.rewrite(reference) == linear_scan_rewrite(
             rules, reference
@@ -359,13 +359,13 @@ def _boundary_scan(rules, reference):
 def test_boundary_matcher_equals_boundary_scan(seed):
     rng = random.Random(100 + seed)
     alphabet = "ab/:@.-"
-    sources = {_random_text(rng, alphabet, 1, 6) for _ in range(40)}
+    sources = {_random_text(rng, alphabet, 1, 6) for attempt in range(40)}
     rules = [
         PrefixOverride(source, "m%d/" % index) for index, source in enumerate(sources)
     ]
     matcher = PrefixMatcher(rules, boundary=True)
 
-    for _ in range(2000):
+    for attempt in range(2000):
         reference = _random_text(rng, alphabet, 0, 10)
         assert matcher.rewrite(reference) == _boundary_scan(rules, reference), reference
 
@@ -383,7 +383,7 @@ def test_normalize_matcher_equals_scan_of_qualified_form(seed):
     ]
     matcher = PrefixMatcher(rules, normalize=True)
 
-    for _ in range(500):
+    for attempt in range(500):
         reference = (
             rng.choice(domains) + rng.choice(names) + rng.choice(["", ":1", ":v2.0"])
         )

@@ -69,7 +69,7 @@ def run_module(monkeypatch, params, check_mode=False, diff=False):
 def _snapshot(directory):
     """Return the bytes and modification time of every file under ``directory``."""
     files = {}
-    for root, _, names in os.walk(directory):
+    for root, subdirectories, names in os.walk(directory):
         for name in names:
             path = os.path.join(root, name)
             with open(path, "rb") as handle:

@@ -242,8 +242,8 @@ def test_lookups_use_mirror_options(rewritten_job, monkeypatch):
     assert skopeo.options["source"].cert_dir == "/etc/mirror-certs"
     assert skopeo.options["source"].username == "user"
     assert skopeo.options["authfile"] == "/tmp/auth.json"
-    assert {side for _, side in skopeo.inspected} == {"source"}
-    assert all(reference.startswith(MIRROR) for reference, _ in skopeo.inspected)
+    assert {side for reference, side in skopeo.inspected} == {"source"}
+    assert all(reference.startswith(MIRROR) for reference, side in skopeo.inspected)
     assert skopeo.pulled == [MIRROR + "package-operator-package@" + PLATFORM_DIGEST]
 
 
