@@ -158,23 +158,60 @@ def iter_documents(text: str, source: str) -> Iterator[Node]:
         )
 
     body = text[1:] if text.startswith(BYTE_ORDER_MARK) else text
-    documents = yaml.compose_all(body, Loader=FastSafeLoader)
+    loader = _loader_for(body)
+    documents = yaml.compose_all(body, Loader=loader)
     while True:
         try:
             document = next(documents)
         except StopIteration:
             return
         except (yaml.YAMLError, RecursionError) as error:
-            raise _parse_error(body, source, error) from None
+            raise _parse_error(body, source, error, loader) from None
         yield document
 
 
-def _parse_error(body: str, source: str, error: BaseException) -> ManifestError:
+# The C loader of PyYAML 6.0.3 and older composes nested flow collections by C
+# recursion without a depth limit, so about 60,000 levels of "[" overflow the C
+# stack and kill the process (measured with PyYAML 6.0.3, the newest release
+# for Python 3.9). PyYAML 6.0.4 raises a ScannerError beyond 1,000 levels.
+# With a C loader that has no limit, text that could nest deeper than this
+# threshold is composed by the pure-Python loader, which raises RecursionError.
+# NOTE: On such builds a JSON manifest with more than 1,000 brackets is read by
+# the slower pure-Python loader too, however shallow it is.
+FLOW_NESTING_THRESHOLD = 1000
+_LOADER_LIMITS_NESTING: Dict[type, bool] = {}
+
+
+def _loader_for(body: str) -> type:
+    loader = FastSafeLoader
+    if loader is yaml.SafeLoader:
+        return loader
+
+    # Counting is a fast upper bound of the flow nesting depth.
+    if body.count("[") + body.count("{") <= FLOW_NESTING_THRESHOLD:
+        return loader
+
+    if loader not in _LOADER_LIMITS_NESTING:
+        depth = 2 * FLOW_NESTING_THRESHOLD
+        try:
+            yaml.compose("[" * depth + "]" * depth, Loader=loader)
+        except yaml.YAMLError:
+            _LOADER_LIMITS_NESTING[loader] = True
+        else:
+            _LOADER_LIMITS_NESTING[loader] = False
+    if _LOADER_LIMITS_NESTING[loader]:
+        return loader
+    return yaml.SafeLoader
+
+
+def _parse_error(
+    body: str, source: str, error: BaseException, loader: type
+) -> ManifestError:
     if isinstance(error, yaml.MarkedYAMLError):
         return ManifestError(_syntax_message(source, error))
     if isinstance(error, yaml.reader.ReaderError):
         position = error.position
-        if FastSafeLoader is getattr(yaml, "CSafeLoader", None):
+        if loader is getattr(yaml, "CSafeLoader", None):
             # libyaml reports this position in bytes of the UTF-8 text.
             prefix = body.encode("utf-8")[:position]
             position = len(prefix.decode("utf-8", errors="ignore"))

@@ -264,6 +264,33 @@ def test_compose_errors_name_file_and_line(text, fragment):
     assert fragment in str(raised.value)
 
 
+def test_compose_survives_stack_deep_nesting():
+    # PyYAML 6.0.3's C loader overflows the C stack at about 60,000 levels.
+    # A crash here would end the whole pytest process.
+    text = "a: " + "[" * 100000 + "]" * 100000 + "\n"
+
+    with pytest.raises(ManifestError) as raised:
+        compose_stream(text, "deep.yaml")
+
+    assert "nesting" in str(raised.value)
+
+
+@pytest.mark.skipif(
+    getattr(yaml, "CSafeLoader", None) is None, reason="PyYAML built without libyaml"
+)
+def test_loader_choice_without_c_limit(monkeypatch):
+    # Pretend the C loader has no nesting limit, as in PyYAML 6.0.3: text that
+    # may nest deeper than the threshold must go to the pure-Python loader.
+    monkeypatch.setattr(manifest_yaml, "FastSafeLoader", yaml.CSafeLoader)
+    monkeypatch.setitem(manifest_yaml._LOADER_LIMITS_NESTING, yaml.CSafeLoader, False)
+    threshold = manifest_yaml.FLOW_NESTING_THRESHOLD
+    shallow = "[" * threshold + "]" * threshold
+    deep = "[" + shallow + "]"
+
+    assert manifest_yaml._loader_for(shallow) is yaml.CSafeLoader
+    assert manifest_yaml._loader_for(deep) is yaml.SafeLoader
+
+
 def test_compose_without_pyyaml_names_the_fix(monkeypatch):
     # A None entry in sys.modules makes `import yaml` raise ImportError, as on
     # a managed node without PyYAML. The file is loaded again under another
