@@ -90,9 +90,10 @@ def build_inspector(
     environ = os.environ
     home = environ.get("HOME") or os.path.expanduser("~")
     paths = registries_conf_paths(registries_conf, environ, home)
-    conf = RegistriesConf.from_files(
-        paths, required=paths[:1] if registries_conf else ()
-    )
+    # When a file named by the option or the variable is missing, skopeo runs
+    # every check, so that its own error reports the file.
+    named = registries_conf or environ.get("CONTAINERS_REGISTRIES_CONF")
+    conf = RegistriesConf.from_files(paths, required=paths[:1] if named else ())
     return ManifestInspector(skopeo, clients, conf)
 
 

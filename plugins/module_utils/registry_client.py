@@ -29,9 +29,9 @@ identity token in an auth file, a proxy from the environment, a schema 1 or
 unknown manifest type. :class:`ManifestInspector` then runs the check with
 skopeo. It also uses skopeo for every registry that a
 containers-registries.conf(5) file names, because such an entry can redirect
-the reference or change how the registry is reached. Errors carry a kind like the skopeo runner's
-(``not_found``, ``unauthorized``, ``transient``, ``tls``, ``other``). No
-message or log of this module contains a credential.
+the reference or change how the registry is reached. Errors carry a kind
+like the skopeo runner's (``not_found``, ``unauthorized``, ``transient``,
+``tls``, ``other``). No message or log of this module contains a credential.
 
 This module has no Ansible import.
 """
@@ -144,7 +144,7 @@ class Challenge:
 
 @dataclass(frozen=True)
 class ManifestTarget:
-    """The registry, repository and tag or digest of a manifest, and its digest algorithm."""
+    """A manifest's registry, repository, tag or digest, and digest algorithm."""
 
     registry: str
     repository: str
@@ -174,7 +174,7 @@ def manifest_target(reference: str) -> ManifestTarget:
 
 
 def registry_api_host(registry: str) -> str:
-    """Return the host that serves the API of ``registry``, which differs for Docker Hub."""
+    """Return the host that serves the API of ``registry`` (another for Docker Hub)."""
     if registry == DOCKER_HUB_DOMAIN:
         return DOCKER_HUB_API_HOST
     return registry
@@ -184,7 +184,7 @@ def parse_challenges(values: Sequence[str]) -> List[Challenge]:
     """Parse ``WWW-Authenticate`` header values, one challenge per value."""
     challenges = []
     for value in values:
-        scheme, _, rest = value.strip().partition(" ")
+        scheme, _separator, rest = value.strip().partition(" ")
         if not scheme:
             continue
         params = {}
@@ -309,7 +309,7 @@ class RegistryClient:
     # Manifests
 
     def manifest_digest(self, reference: str) -> Optional[str]:
-        """Return the manifest digest of ``reference``, or None when the registry has none.
+        """Return the manifest digest of ``reference``, or None when it is missing.
 
         Uses ``HEAD`` and the ``Docker-Content-Digest`` header, and ``GET``
         plus a hash of the body when the header is missing or uses another
@@ -405,16 +405,16 @@ class RegistryClient:
         host = registry_api_host(registry)
         context = self._tls_context(registry)
         schemes = ["https"] if self.options.tls_verify else ["https", "http"]
-        error: Optional[RegistryClientError] = None
+        errors: List[RegistryClientError] = []
         for scheme in schemes:
             url = "%s://%s/v2/" % (scheme, host)
             try:
                 response = self._send("GET", url, {}, MAX_PING_BYTES, context)
             except RegistryClientError as exc:
-                error = exc
+                errors.append(exc)
                 continue
             if response.status not in (200, 401):
-                error = status_error("GET", url, response.status)
+                errors.append(status_error("GET", url, response.status))
                 continue
             challenges = parse_challenges(
                 response.headers.get_all("WWW-Authenticate") or []
@@ -425,8 +425,8 @@ class RegistryClient:
             with self._lock:
                 self._endpoints[registry] = endpoint
             return endpoint
-        assert error is not None
-        raise error
+        # The last scheme's error, as skopeo reports it after its fallback.
+        raise errors[-1]
 
     def _tls_context(self, registry: str) -> ssl.SSLContext:
         with self._lock:
@@ -519,7 +519,7 @@ class RegistryClient:
         Raises a classified RegistryClientError when no response arrives.
         """
         headers = dict(headers)
-        for _ in range(MAX_REDIRECTS + 1):
+        for _redirect in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             # Messages leave out the query, which names the account in a token request.
             display_url = url.partition("?")[0]
@@ -709,7 +709,7 @@ class ManifestInspector:
         self.fallback_reasons: Dict[str, int] = {}
 
     def inspect_raw(self, reference: str, side: str = SOURCE) -> Optional[bytes]:
-        """Return the raw manifest of ``reference`` on ``side``, or None when missing."""
+        """Return the raw manifest of ``reference`` on ``side``, or None."""
         client = self._client(reference, side)
         if client is not None:
             try:
@@ -722,7 +722,7 @@ class ManifestInspector:
         return self.skopeo.inspect_raw(reference, side)
 
     def inspect_digest(self, reference: str, side: str = SOURCE) -> Optional[str]:
-        """Return the manifest digest of ``reference`` on ``side``, or None when missing."""
+        """Return the manifest digest of ``reference`` on ``side``, or None."""
         client = self._client(reference, side)
         if client is not None:
             try:
@@ -735,7 +735,7 @@ class ManifestInspector:
         return self.skopeo.inspect_digest(reference, side)
 
     def summary(self) -> str:
-        """Return one line with the number of checks per path and why skopeo was used."""
+        """Return a line with the number of checks per path and why skopeo ran."""
         with self._lock:
             reasons = sorted(self.fallback_reasons.items(), key=lambda item: -item[1])
             line = "manifest checks: %d over the registry API, %d with skopeo" % (

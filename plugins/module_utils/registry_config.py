@@ -55,7 +55,7 @@ def auth_file_paths(
     home: str,
     uid: int,
 ) -> List[Tuple[str, bool]]:
-    """Return the auth files skopeo searches, in order, each with a legacy-format flag."""
+    """Return the auth files that skopeo searches, in order, with a legacy flag each."""
     paths = []
     first = authfile or environ.get("REGISTRY_AUTH_FILE")
     if not first:
@@ -435,10 +435,11 @@ def default_cert_dir(registry: str, home: str, euid: int) -> Optional[str]:
 
 
 def tls_context(verify: bool, cert_dir: Optional[str]) -> ssl.SSLContext:
-    """Return a client TLS context: default trust plus the CAs and client keys in ``cert_dir``.
+    """Return a client TLS context with the CAs and client keys of ``cert_dir``.
 
-    Raises UnsupportedConfigError for a client key without its certificate
-    or a file that does not load, so that skopeo reports the problem itself.
+    The CAs are added to the default trust. Raises UnsupportedConfigError
+    for a client key without its certificate or a file that does not load,
+    so that skopeo reports the problem itself.
     """
     if verify:
         context = ssl.create_default_context()

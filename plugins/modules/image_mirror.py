@@ -184,6 +184,8 @@ attributes:
         image that would be copied with action C(would_copy).
   diff_mode:
     support: none
+    description:
+      - The module writes images to a registry, not files, so it has no diff.
   idempotent:
     support: full
     description:
@@ -216,7 +218,7 @@ seealso:
     link: https://github.com/containers/skopeo/blob/main/docs/skopeo-copy.1.md
   - module: pko.airgap.manifest_prefix_override
 author:
-  - pko.airgap authors
+  - pko.airgap authors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -186,10 +186,10 @@ class FakeRegistry:
             return True
         if self.auth == "basic":
             return authorization == basic(USERNAME, PASSWORD)
-        return authorization.startswith("Bearer ") and (
-            authorization[7:],
-            repository,
-        ) in {(token, scoped) for token, scoped in self.tokens}
+        token = authorization[len("Bearer ") :]
+        return authorization.startswith("Bearer ") and (token, repository) in (
+            self.tokens
+        )
 
     def token(self, handler, query):
         self.token_queries.append(query)
@@ -203,7 +203,7 @@ class FakeRegistry:
         return self.reply(handler, "GET", 200, body)
 
     def manifest(self, handler, method, path, authorization):
-        repository, _, reference = path[len("/v2/") :].partition("/manifests/")
+        repository, _separator, reference = path[len("/v2/") :].partition("/manifests/")
         if repository in self.redirects:
             location = "/v2/%s/manifests/%s" % (self.redirects[repository], reference)
             return self.reply(handler, method, 307, b"", {"Location": location})
@@ -446,7 +446,7 @@ def test_silently_closed_connection_retried(registry, tmp_path):
     reference = registry.add("pko/manager", "v1")
     registry.silent_close = True
     client = client_for(tmp_path, tls_verify=False)
-    digests = [client.manifest_digest(reference) for _ in range(3)]
+    digests = [client.manifest_digest(reference) for _request in range(3)]
     assert digests == [INDEX_DIGEST] * 3
 
 

@@ -226,6 +226,14 @@ def test_task_missing_registries_conf_uses_skopeo(tmp_path):
     )
 
 
+def test_task_missing_registries_conf_variable_uses_skopeo(tmp_path, monkeypatch):
+    missing = str(tmp_path / "missing.conf")
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", missing)
+    mirror, items = mirror_task.prepare(params(), False, skopeo_factory=FakeSkopeo)
+    mirror.run(items)
+    assert [client.requests for client in OfflineClient.instances] == [[], []]
+
+
 def test_task_inspector_sides():
     mirror, _ = mirror_task.prepare(params(), False, skopeo_factory=FakeSkopeo)
     assert sorted(mirror.inspector.clients) == sorted([SOURCE, DESTINATION])
