@@ -6,20 +6,35 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/mirror/bench_mirror.py [--images 24] [--parallel 4]
+        [--rounds 3] [--sweep 1,2,8]
 
-It starts one source registry and one fresh destination registry per
-method on 127.0.0.1, pushes generated multi-arch images (linux/amd64 and
-linux/arm64, two 1 MiB layers per platform), and times each method twice:
-cold (destination empty) and warm (everything present). Each method gets its
-own destination registry so that no method profits from blobs another one
-uploaded. The engine runs in-process; Ansible's module start-up is measured
-separately with an empty image list. Output is ``name: value`` lines.
+It starts one source registry on 127.0.0.1 and pushes generated multi-arch
+images (linux/amd64 and linux/arm64, two 1 MiB layers per platform). Each
+round then times every method twice, cold (destination empty) and warm
+(everything present), each method against its own fresh destination
+registry so that no method profits from blobs another one uploaded. The
+order of the methods rotates from round to round, so that a slow phase of
+the machine does not always hit the same method.
+
+The engine runs in-process through the module's own setup
+(mirror_task.prepare), so its manifest checks use the registry API client
+as the module does. Ansible's module start-up is measured separately with an
+empty image list. ``--sweep`` adds cold engine runs with other ``parallel``
+values.
+
+Output is ``name: value`` lines. Seconds are medians over the rounds, and a
+ratio is the median of the per-round ratios, which ``*_rounds`` lines list.
+``*_cpu_seconds`` add up the CPU time of the method's skopeo processes, this
+Python process and both registries, which shows how much of the machine a
+method needs. ``cold_*_cpu_<part>_seconds`` split the cold figure into those
+parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,26 +50,12 @@ import conftest  # noqa: E402,F401  (makes ansible_collections.pko.airgap import
 from localenv.images import isolated_skopeo_env, make_and_push_image  # noqa: E402
 from localenv.registry import start_registry  # noqa: E402
 
-from ansible_collections.pko.airgap.plugins.module_utils.mirror import (  # noqa: E402
-    Mirror,
-    MirrorSettings,
-    plan_items,
-)
-from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (  # noqa: E402
-    PrefixMatcher,
-)
-from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (  # noqa: E402
-    RegistryOptions,
-    Skopeo,
+from ansible_collections.pko.airgap.plugins.module_utils.mirror_task import (  # noqa: E402
+    prepare,
 )
 
 MIB = 1024 * 1024
-
-
-def timed(function):
-    started = time.perf_counter()
-    value = function()
-    return time.perf_counter() - started, value
+METHODS = ("engine", "loop", "sync")
 
 
 def run(argv, env=None):
@@ -64,6 +65,39 @@ def run(argv, env=None):
     if completed.returncode != 0:
         raise SystemExit("command failed: %s\n%s" % (" ".join(argv), completed.stderr))
     return completed
+
+
+def process_cpu_seconds(pid):
+    """Return user plus system CPU seconds of a running process from /proc."""
+    with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(source, destination):
+    """Return CPU seconds used so far, per part: this process, children, registries.
+
+    The children are the skopeo processes that a method ran and waited for.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "python": own.ru_utime + own.ru_stime,
+        "skopeo": children.ru_utime + children.ru_stime,
+        "source_registry": process_cpu_seconds(source.pid),
+        "destination_registry": process_cpu_seconds(destination.pid),
+    }
+
+
+def measure(function, source, destination):
+    """Run ``function`` and return wall seconds, CPU seconds per part and its value."""
+    before = cpu_seconds(source, destination)
+    started = time.perf_counter()
+    value = function()
+    seconds = time.perf_counter() - started
+    after = cpu_seconds(source, destination)
+    cpu = {part: after[part] - before[part] for part in before}
+    return seconds, cpu, value
 
 
 def copy_loop(references, source, destination):
@@ -91,15 +125,21 @@ def sync(yaml_path, destination):
 
 
 def engine_run(references, source, destination, parallel):
-    matcher = PrefixMatcher(
-        "%s/bench/=%s/engine/" % (source.address, destination.address)
-    )
-    skopeo = Skopeo(
-        source=RegistryOptions(tls_verify=False),
-        destination=RegistryOptions(tls_verify=False),
-    )
-    mirror = Mirror(skopeo, MirrorSettings(parallel=parallel), matcher)
-    return mirror.run(plan_items(references, matcher))
+    """Mirror through the module's setup and return the result and the check counts."""
+    params = {
+        "images": references,
+        "overrides": "%s/bench/=%s/engine/" % (source.address, destination.address),
+        "parallel": parallel,
+        "src_tls_verify": False,
+        "dest_tls_verify": False,
+    }
+    mirror, items = prepare(params, False)
+    try:
+        result = mirror.run(items)
+    finally:
+        mirror.inspector.close()
+    checks = (mirror.inspector.http_checks, mirror.inspector.skopeo_checks)
+    return result, checks
 
 
 def module_startup(repeats):
@@ -113,29 +153,139 @@ def module_startup(repeats):
     ]  # fmt: skip
     samples = []
     for _ in range(repeats):
-        seconds, _ = timed(lambda: run(argv, env))
-        samples.append(seconds)
+        started = time.perf_counter()
+        run(argv, env)
+        samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+def write_sync_yaml(path, source, references):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("%s:\n  tls-verify: false\n  images:\n" % source.address)
+        for reference in references:
+            repository = reference.split("/", 1)[1].rsplit(":", 1)[0]
+            handle.write('    %s: ["v1"]\n' % repository)
+
+
+def run_round(number, work, source, references, yaml_path, parallel, sweep):
+    """Time every method cold and warm once and return ``{figure: value}``."""
+    figures = {}
+    order = METHODS[number % 3 :] + METHODS[: number % 3]
+    targets = {
+        method: start_registry(work, "dest-%s-%d" % (method, number))
+        for method in order
+    }
+    try:
+        for phase in ("cold", "warm"):
+            for method in order:
+                destination = targets[method]
+                if method == "engine":
+                    seconds, cpu, (result, checks) = measure(
+                        lambda: engine_run(references, source, destination, parallel),
+                        source,
+                        destination,
+                    )
+                    figures["%s_engine_copied" % phase] = result.count("copied")
+                    figures["%s_engine_changed" % phase] = result.changed
+                    figures["%s_engine_http_checks" % phase] = checks[0]
+                    figures["%s_engine_skopeo_checks" % phase] = checks[1]
+                elif method == "loop":
+                    seconds, cpu, _ = measure(
+                        lambda: copy_loop(references, source, destination),
+                        source,
+                        destination,
+                    )
+                else:
+                    seconds, cpu, _ = measure(
+                        lambda: sync(yaml_path, destination), source, destination
+                    )
+                figures["%s_%s_seconds" % (phase, method)] = seconds
+                figures["%s_%s_cpu_seconds" % (phase, method)] = sum(cpu.values())
+                if phase == "cold":
+                    for part, value in cpu.items():
+                        figures["cold_%s_cpu_%s_seconds" % (method, part)] = value
+    finally:
+        for registry in targets.values():
+            registry.stop()
+
+    for value in sweep:
+        destination = start_registry(work, "dest-sweep-%d-%d" % (value, number))
+        try:
+            seconds, _, _ = measure(
+                lambda: engine_run(references, source, destination, value),
+                source,
+                destination,
+            )
+        finally:
+            destination.stop()
+        figures["cold_engine_seconds_parallel_%d" % value] = seconds
+        figures["cold_ratio_engine_vs_loop_parallel_%d" % value] = (
+            seconds / figures["cold_loop_seconds"]
+        )
+
+    for phase in ("cold", "warm"):
+        engine = figures["%s_engine_seconds" % phase]
+        figures["%s_ratio_engine_vs_loop" % phase] = (
+            engine / figures["%s_loop_seconds" % phase]
+        )
+        figures["%s_ratio_engine_vs_sync" % phase] = (
+            engine / figures["%s_sync_seconds" % phase]
+        )
+    return figures
+
+
+def median_lines(rounds, args, startup, skopeo_start, loads):
+    """Return ``(name, text)`` pairs: medians of times and ratios over the rounds.
+
+    A flag is true when it was true in any round.
+    """
+    lines = [
+        ("images", args.images),
+        ("parallel", args.parallel),
+        ("rounds", len(rounds)),
+    ]
+    for name in rounds[0]:
+        values = [figures[name] for figures in rounds]
+        if isinstance(values[0], bool):
+            lines.append((name, str(any(values)).lower()))
+        elif isinstance(values[0], int):
+            # Counts should agree between rounds, so differing ones are all shown.
+            lines.append((name, "/".join(sorted({"%d" % value for value in values}))))
+        else:
+            lines.append((name, "%.2f" % statistics.median(values)))
+            if "_ratio_" in name and len(values) > 1:
+                # Each round's ratio, to show how much the machine's load moved it.
+                rounds_text = "/".join("%.2f" % value for value in values)
+                lines.append((name + "_rounds", rounds_text))
+    lines += [
+        ("skopeo_start_seconds", "%.3f" % skopeo_start),
+        ("ansible_module_startup_seconds", "%.2f" % startup),
+        ("load_average_before", "%.2f" % loads[0]),
+        ("load_average_after", "%.2f" % loads[1]),
+    ]
+    return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="comma-separated parallel values for extra cold engine runs",
+    )
     parser.add_argument("--startup-repeats", type=int, default=3)
     args = parser.parse_args()
+    sweep = [int(value) for value in args.sweep.split(",") if value.strip()]
 
     work = tempfile.mkdtemp(prefix="pko-airgap-bench-")
     os.environ.update(isolated_skopeo_env(os.path.join(work, "skopeo-state")))
-    registries = []
+    load_before = os.getloadavg()[0]
+    source = None
     try:
         source = start_registry(work, "source")
-        registries.append(source)
-        targets = {}
-        for name in ("engine", "loop", "sync"):
-            targets[name] = start_registry(work, "dest-" + name)
-            registries.append(targets[name])
-
         references = []
         for number in range(args.images):
             image = make_and_push_image(
@@ -145,50 +295,24 @@ def main():
                 seed=2400 + number,
             )
             references.append(image.reference)
-
         yaml_path = os.path.join(work, "sync.yaml")
-        with open(yaml_path, "w", encoding="utf-8") as handle:
-            handle.write("%s:\n  tls-verify: false\n  images:\n" % source.address)
-            for reference in references:
-                repository = reference.split("/", 1)[1].rsplit(":", 1)[0]
-                handle.write('    %s: ["v1"]\n' % repository)
+        write_sync_yaml(yaml_path, source, references)
 
-        skopeo_start, _ = timed(lambda: run(["skopeo", "--version"]))
-        cold_engine, cold_result = timed(
-            lambda: engine_run(references, source, targets["engine"], args.parallel)
-        )
-        cold_loop, _ = timed(lambda: copy_loop(references, source, targets["loop"]))
-        cold_sync, _ = timed(lambda: sync(yaml_path, targets["sync"]))
-        warm_engine, warm_result = timed(
-            lambda: engine_run(references, source, targets["engine"], args.parallel)
-        )
-        warm_loop, _ = timed(lambda: copy_loop(references, source, targets["loop"]))
-        warm_sync, _ = timed(lambda: sync(yaml_path, targets["sync"]))
+        started = time.perf_counter()
+        run(["skopeo", "--version"])
+        skopeo_start = time.perf_counter() - started
+        rounds = [
+            run_round(number, work, source, references, yaml_path, args.parallel, sweep)
+            for number in range(args.rounds)
+        ]
         startup = module_startup(args.startup_repeats)
     finally:
-        for registry in registries:
-            registry.stop()
+        if source is not None:
+            source.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    lines = [
-        ("images", args.images),
-        ("parallel", args.parallel),
-        ("cold_engine_copied", cold_result.count("copied")),
-        ("cold_engine_seconds", "%.2f" % cold_engine),
-        ("cold_loop_seconds", "%.2f" % cold_loop),
-        ("cold_sync_seconds", "%.2f" % cold_sync),
-        ("cold_ratio_engine_vs_loop", "%.2f" % (cold_engine / cold_loop)),
-        ("cold_ratio_engine_vs_sync", "%.2f" % (cold_engine / cold_sync)),
-        ("warm_engine_changed", str(warm_result.changed).lower()),
-        ("warm_engine_seconds", "%.2f" % warm_engine),
-        ("warm_loop_seconds", "%.2f" % warm_loop),
-        ("warm_sync_seconds", "%.2f" % warm_sync),
-        ("warm_ratio_engine_vs_loop", "%.2f" % (warm_engine / warm_loop)),
-        ("warm_ratio_engine_vs_sync", "%.2f" % (warm_engine / warm_sync)),
-        ("skopeo_start_seconds", "%.3f" % skopeo_start),
-        ("ansible_module_startup_seconds", "%.2f" % startup),
-    ]
-    for name, value in lines:
+    loads = (load_before, os.getloadavg()[0])
+    for name, value in median_lines(rounds, args, startup, skopeo_start, loads):
         print("%s: %s" % (name, value))
 
 

@@ -63,15 +63,15 @@ class OfflineClient:
         self.requests = []
         OfflineClient.instances.append(self)
 
-    def _refuse(self, reference):
+    def _reject(self, reference):
         self.requests.append(reference)
         raise RegistryClientError("offline unit test", UNSUPPORTED)
 
     def manifest_digest(self, reference):
-        self._refuse(reference)
+        self._reject(reference)
 
     def get_manifest(self, reference):
-        self._refuse(reference)
+        self._reject(reference)
 
     def close(self):
         pass
