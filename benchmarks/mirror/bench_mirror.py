@@ -46,7 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, ROOT)
 
-import conftest  # noqa: E402,F401  (makes ansible_collections.pko.airgap importable)
+# Imported for its side effect: it makes ansible_collections.pko.airgap importable.
+import conftest  # noqa: E402,F401 pylint: disable=unused-import
 from localenv.images import isolated_skopeo_env, make_and_push_image  # noqa: E402
 from localenv.registry import start_registry  # noqa: E402
 
@@ -152,7 +153,7 @@ def module_startup(repeats):
         "pko.airgap.image_mirror", "-a", '{"images": []}',
     ]  # fmt: skip
     samples = []
-    for _ in range(repeats):
+    for _repeat in range(repeats):
         started = time.perf_counter()
         run(argv, env)
         samples.append(time.perf_counter() - started)
@@ -190,13 +191,13 @@ def run_round(number, work, source, references, yaml_path, parallel, sweep):
                     figures["%s_engine_http_checks" % phase] = checks[0]
                     figures["%s_engine_skopeo_checks" % phase] = checks[1]
                 elif method == "loop":
-                    seconds, cpu, _ = measure(
+                    seconds, cpu, _value = measure(
                         lambda: copy_loop(references, source, destination),
                         source,
                         destination,
                     )
                 else:
-                    seconds, cpu, _ = measure(
+                    seconds, cpu, _value = measure(
                         lambda: sync(yaml_path, destination), source, destination
                     )
                 figures["%s_%s_seconds" % (phase, method)] = seconds
@@ -211,7 +212,7 @@ def run_round(number, work, source, references, yaml_path, parallel, sweep):
     for value in sweep:
         destination = start_registry(work, "dest-sweep-%d-%d" % (value, number))
         try:
-            seconds, _, _ = measure(
+            seconds, _cpu, _value = measure(
                 lambda: engine_run(references, source, destination, value),
                 source,
                 destination,
@@ -267,7 +268,7 @@ def median_lines(rounds, args, startup, skopeo_start, loads):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)

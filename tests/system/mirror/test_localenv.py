@@ -190,7 +190,7 @@ def test_auth_registry_accepts_password(auth_registry):
     token = base64.b64encode(
         ("%s:%s" % (auth_registry.username, auth_registry.password)).encode()
     ).decode()
-    status, _ = fetch(
+    status, _body = fetch(
         auth_registry.url + "/v2/_catalog", headers={"Authorization": "Basic " + token}
     )
     assert status == 200
@@ -200,7 +200,7 @@ def test_tls_registry_verifies_with_ca(tls_registry):
     context = ssl.create_default_context(
         cafile=os.path.join(tls_registry.cert_dir, "ca.crt")
     )
-    status, _ = fetch(tls_registry.url + "/v2/", context=context)
+    status, _body = fetch(tls_registry.url + "/v2/", context=context)
     assert status == 200
 
 

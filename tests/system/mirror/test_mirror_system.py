@@ -106,7 +106,7 @@ def test_second_run_changes_nothing(source_registry, mirror_registry, generated)
 
 
 def test_check_mode_copies_nothing(source_registry, mirror_registry, generated):
-    result, _ = run_mirror_task(
+    result, _failure = run_mirror_task(
         params(
             images=[generated[0].reference],
             overrides=overrides_for(source_registry, mirror_registry),
@@ -372,7 +372,7 @@ def test_closure_without_recursive_stops_at_dependency(
     dependency_source, mirror_registry
 ):
     release = dependency_source.release
-    result, _ = run_mirror_task(
+    result, _failure = run_mirror_task(
         params(
             images=[release.package_reference],
             overrides="quay.io/package-operator/=%s/pko/" % mirror_registry.address,

@@ -203,7 +203,7 @@ def test_task_plain_checks_without_skopeo(
         dest_tls_verify=False,
     )
     first, failure, first_checks = run_logged(params)
-    second, _, second_checks = run_logged(params)
+    second, _failure, second_checks = run_logged(params)
     assert failure is None
     assert first["counts"]["copied"] == 1
     # Source index and its two platform manifests, destination before and after.

@@ -332,7 +332,7 @@ def test_item_digest_only_dest():
 
 def test_missing_image_is_copied():
     skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
-    mirror, _ = make_mirror(skopeo)
+    mirror, _sleeps = make_mirror(skopeo)
     result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
     assert result.images[0].action == COPIED
     assert skopeo.calls.count(("copy", "quay.io/pko/a:v1", "mirror.test/pko/a:v1")) == 1
@@ -344,7 +344,7 @@ def test_equal_digest_is_skipped():
         source={"quay.io/pko/a:v1": IMAGE},
         destination={"mirror.test/pko/a:v1": IMAGE_DIGEST},
     )
-    mirror, _ = make_mirror(skopeo)
+    mirror, _sleeps = make_mirror(skopeo)
     result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
     assert result.images[0].action == SKIPPED
     assert skopeo.count("copy") == 0
@@ -357,7 +357,7 @@ def test_different_digest_is_copied():
         source={"quay.io/pko/a:v1": IMAGE},
         destination={"mirror.test/pko/a:v1": "sha256:" + "0" * 64},
     )
-    mirror, _ = make_mirror(skopeo)
+    mirror, _sleeps = make_mirror(skopeo)
     result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
     assert result.images[0].action == COPIED
 
@@ -390,7 +390,7 @@ def test_pinned_source_copied_by_digest_to_tag():
 
 def test_check_mode_copies_nothing():
     skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
-    mirror, _ = make_mirror(skopeo, check_mode=True)
+    mirror, _sleeps = make_mirror(skopeo, check_mode=True)
     result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
     assert result.images[0].action == WOULD_COPY
     assert skopeo.count("copy") == 0
@@ -525,7 +525,7 @@ def test_transient_error_retried_with_backoff():
 
 def test_retries_exhausted_fails_image():
     skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
-    skopeo.fail("copy", "quay.io/pko/a:v1", *[transient() for _ in range(5)])
+    skopeo.fail("copy", "quay.io/pko/a:v1", *[transient() for _attempt in range(5)])
     mirror, sleeps = make_mirror(skopeo, retries=2, retry_delay=1.0)
     result = mirror.run(plan_items(["quay.io/pko/a:v1"], MATCHER))
     assert result.images[0].action == FAILED

@@ -111,13 +111,15 @@ def test_task_copies_and_reports(tmp_path):
 
 
 def test_task_returns_env_value():
-    result, _ = mirror_task.run_mirror_task(params(), False, skopeo_factory=FakeSkopeo)
+    result, _failure = mirror_task.run_mirror_task(
+        params(), False, skopeo_factory=FakeSkopeo
+    )
     assert result["env_value"] == "quay.io/pko/=mirror.test/pko/"
 
 
 def test_task_check_mode_writes_report(tmp_path):
     report = tmp_path / "report.json"
-    result, _ = mirror_task.run_mirror_task(
+    result, _failure = mirror_task.run_mirror_task(
         params(report=str(report)), True, skopeo_factory=FakeSkopeo
     )
     assert result["images"][0]["action"] == "would_copy"
@@ -153,7 +155,9 @@ def test_task_logs_manifest_check_counts():
 
 
 def test_task_returns_manifest_check_counts():
-    result, _ = mirror_task.run_mirror_task(params(), False, skopeo_factory=FakeSkopeo)
+    result, _failure = mirror_task.run_mirror_task(
+        params(), False, skopeo_factory=FakeSkopeo
+    )
     assert result["manifest_checks"] == {
         "registry_api": 0,
         "skopeo": 3,
@@ -235,7 +239,7 @@ def test_task_missing_registries_conf_variable_uses_skopeo(tmp_path, monkeypatch
 
 
 def test_task_inspector_sides():
-    mirror, _ = mirror_task.prepare(params(), False, skopeo_factory=FakeSkopeo)
+    mirror, _items = mirror_task.prepare(params(), False, skopeo_factory=FakeSkopeo)
     assert sorted(mirror.inspector.clients) == sorted([SOURCE, DESTINATION])
 
 
@@ -311,7 +315,7 @@ def test_task_input_errors(changes, message):
 
 def test_task_missing_skopeo_message(tmp_path):
     missing = str(tmp_path / "skopeo")
-    _, failure = mirror_task.run_mirror_task(params(executable=missing), False)
+    _result, failure = mirror_task.run_mirror_task(params(executable=missing), False)
     assert failure == (
         "skopeo executable %r does not exist or is not executable. Install skopeo, or "
         "set executable to the path of the skopeo binary." % missing
@@ -330,7 +334,7 @@ def test_task_input_error_writes_no_files(tmp_path):
 
 def test_task_progress_file_directory_missing(tmp_path):
     path = tmp_path / "no" / "p.log"
-    _, failure = mirror_task.run_mirror_task(
+    _result, failure = mirror_task.run_mirror_task(
         params(progress_file=str(path)), False, skopeo_factory=FakeSkopeo
     )
     assert failure == (
@@ -410,5 +414,5 @@ def test_module_hides_password(capsys, monkeypatch):
 
 def test_default_factory_is_skopeo(monkeypatch):
     monkeypatch.setattr(mirror_task, "Skopeo", FakeSkopeo)
-    mirror, _ = mirror_task.prepare(params(), False)
+    mirror, _items = mirror_task.prepare(params(), False)
     assert isinstance(mirror.skopeo, FakeSkopeo)
