@@ -14,7 +14,9 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import ssl
+import subprocess
 import sys
 import threading
 from urllib.parse import parse_qs, urlsplit
@@ -88,12 +90,14 @@ class FakeRegistry:
     ``(repository, tag or digest)`` to ``(media type, body)``. Setting
     ``manifest_status`` makes every manifest request return that status, and
     ``digest_header=False`` leaves out Docker-Content-Digest.
-    ``silent_close`` closes each connection after one response. ``requests``
+    ``silent_close`` closes each connection after one response. With
+    ``client_ca`` the TLS server requires a client certificate signed by it.
+    ``requests``
     records ``(method, path, authorization scheme)`` and ``connections``
     counts accepted TCP connections.
     """
 
-    def __init__(self, auth=None, tls=None):
+    def __init__(self, auth=None, tls=None, client_ca=None):
         self.auth = auth
         self.tls = tls
         self.manifests = {}
@@ -131,6 +135,9 @@ class FakeRegistry:
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(tls.server_cert, tls.server_key)
+            if client_ca is not None:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(cafile=client_ca)
             self.server.socket = context.wrap_socket(
                 self.server.socket, server_side=True
             )
@@ -540,6 +547,51 @@ def test_tls_without_verify_stays_on_https(tls_registry, tmp_path):
     client = client_for(tmp_path, tls_verify=False)
     assert client.manifest_digest(reference) == INDEX_DIGEST
     assert client.endpoint(tls_registry.address).scheme == "https"
+
+
+@pytest.fixture(scope="module")
+def client_cert_dir(tls_files, tmp_path_factory):
+    """Return a cert_dir with the CA and a client certificate signed by it."""
+    directory = tmp_path_factory.mktemp("client-certs")
+    shutil.copy(tls_files.ca_cert, str(directory / "ca.crt"))
+    key, request = str(directory / "client.key"), str(directory / "client.csr")
+    ca_key = os.path.join(os.path.dirname(tls_files.server_key), "ca.key")
+    extensions = str(directory / "client.ext")
+    with open(extensions, "w", encoding="utf-8") as handle:
+        handle.write("extendedKeyUsage = clientAuth\n")
+    commands = [
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=client",
+         "-keyout", key, "-out", request],
+        ["openssl", "x509", "-req", "-sha256", "-days", "1", "-in", request,
+         "-CA", tls_files.ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+         "-extfile", extensions, "-out", str(directory / "client.cert")],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    os.unlink(request)
+    os.unlink(extensions)
+    return str(directory)
+
+
+def test_client_certificate_sent(tls_files, client_cert_dir, tmp_path):
+    server = FakeRegistry(tls=tls_files, client_ca=tls_files.ca_cert)
+    try:
+        reference = server.add("pko/manager", "v1")
+        client = client_for(tmp_path, cert_dir=client_cert_dir)
+        assert client.manifest_digest(reference) == INDEX_DIGEST
+    finally:
+        server.stop()
+
+
+def test_client_certificate_missing_fails(tls_files, tmp_path):
+    server = FakeRegistry(tls=tls_files, client_ca=tls_files.ca_cert)
+    try:
+        reference = server.add("pko/manager", "v1")
+        with pytest.raises(RegistryClientError) as caught:
+            client_for(tmp_path, cert_dir=tls_files.cert_dir).manifest_digest(reference)
+        assert caught.value.kind == TLS
+    finally:
+        server.stop()
 
 
 def test_certs_d_used_without_cert_dir(tls_registry, tls_files, tmp_path, monkeypatch):

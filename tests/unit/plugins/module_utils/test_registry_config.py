@@ -408,6 +408,19 @@ def test_tls_context_missing_dir_is_default(tmp_path):
     assert context.verify_mode == ssl.CERT_REQUIRED
 
 
+def test_tls_context_rejects_mismatched_client_pair(tls_files, tmp_path):
+    ca_key = os.path.join(os.path.dirname(tls_files.server_key), "ca.key")
+    with open(tls_files.server_cert, "rb") as handle:
+        (tmp_path / "client.cert").write_bytes(handle.read())
+    with open(ca_key, "rb") as handle:
+        (tmp_path / "client.key").write_bytes(handle.read())
+    with pytest.raises(UnsupportedConfigError) as caught:
+        tls_context(True, str(tmp_path))
+    assert str(caught.value).startswith(
+        "failed to load certificates from cert_dir %s: " % tmp_path
+    )
+
+
 def test_tls_context_key_without_cert(tmp_path):
     (tmp_path / "client.key").write_text("key")
     with pytest.raises(UnsupportedConfigError) as caught:
