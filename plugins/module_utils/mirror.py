@@ -392,6 +392,20 @@ def _unique(items: Sequence[MirrorItem]) -> List[MirrorItem]:
     return unique
 
 
+def group_by_destination(items: Sequence[MirrorItem]) -> List[List[MirrorItem]]:
+    """Group items that write the same destination reference, in input order.
+
+    A listed ``name:tag`` and a lock file's ``name:tag@digest`` both write the
+    destination tag. Two skopeo processes pushing one tag at the same time
+    fail, so the items of a group run one after another. The later one then
+    finds the digest already there and is skipped when both digests agree.
+    """
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(item.destination_copy_reference, []).append(item)
+    return list(groups.values())
+
+
 @dataclass
 class MirrorSettings:
     """Tuning and mode of a mirror run; see the image_mirror module options."""
@@ -472,9 +486,14 @@ class Mirror:
 
         self._finished = 0
         self._total = len(items)
-        workers = max(1, min(self.settings.parallel, len(items)))
+        groups = group_by_destination(items)
+        workers = max(1, min(self.settings.parallel, len(groups)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(self.mirror_one, items))
+            finished = pool.map(self._mirror_group, groups)
+            by_item = {}
+            for group, group_results in zip(groups, finished):
+                by_item.update(zip(map(id, group), group_results))
+        results = [by_item[id(item)] for item in items]
 
         return MirrorResult(
             images=results,
@@ -483,6 +502,9 @@ class Mirror:
             pin_digest=self.settings.pin_digest,
             seconds=self.clock() - started,
         )
+
+    def _mirror_group(self, group: Sequence[MirrorItem]) -> List[ImageResult]:
+        return [self.mirror_one(item) for item in group]
 
     def mirror_one(self, item: MirrorItem) -> ImageResult:
         """Check, copy when needed, and verify one image; skopeo errors become a failed result."""

@@ -388,6 +388,27 @@ def test_pinned_source_copied_by_digest_to_tag():
     assert result.images[0].action == COPIED
 
 
+def test_same_destination_tag_copied_once():
+    listed = "quay.io/pko/a:v1"
+    pinned = "quay.io/pko/a:v1@" + IMAGE_DIGEST
+    skopeo = FakeSkopeo(source={listed: IMAGE, "quay.io/pko/a@" + IMAGE_DIGEST: IMAGE})
+    skopeo.copy_delay = 0.05
+    result = make_mirror(skopeo, parallel=4)[0].run(
+        plan_items([listed, pinned], MATCHER)
+    )
+    assert skopeo.max_active == 1
+    assert skopeo.count("copy") == 1
+    assert [image.action for image in result.images] == [COPIED, SKIPPED]
+
+
+def test_distinct_destinations_run_in_parallel():
+    sources = {"quay.io/pko/%s:v1" % name: IMAGE for name in "abcd"}
+    skopeo = FakeSkopeo(source=sources)
+    skopeo.copy_delay = 0.05
+    make_mirror(skopeo, parallel=4)[0].run(plan_items(sorted(sources), MATCHER))
+    assert skopeo.max_active > 1
+
+
 def test_check_mode_copies_nothing():
     skopeo = FakeSkopeo(source={"quay.io/pko/a:v1": IMAGE})
     mirror, _sleeps = make_mirror(skopeo, check_mode=True)
