@@ -111,9 +111,13 @@ def make_tls_files(directory: str, common_name: str = "pko-airgap test") -> TlsF
     server_cert = os.path.join(server_dir, "server.crt.pem")
     extensions = os.path.join(server_dir, "server.ext")
 
+    # Python 3.13 verifies with VERIFY_X509_STRICT, which rejects a CA
+    # certificate without the keyUsage extension that RFC 5280 requires.
     _run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
          "-days", "7", "-subj", "/CN=%s CA" % common_name,
+         "-addext", "basicConstraints = critical, CA:TRUE",
+         "-addext", "keyUsage = critical, keyCertSign, cRLSign",
          "-keyout", ca_key, "-out", ca_cert]
     )  # fmt: skip
 
