@@ -373,6 +373,11 @@ seconds:
   returned: always
   type: float
   sample: 4.2
+check_mode:
+  description: Whether the run was in check mode, so that a report file says if it only predicted copies.
+  returned: unless the input was invalid
+  type: bool
+  sample: false
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -224,6 +224,41 @@ backup_file:
   description: Path of the backup file.
   returned: when O(backup=true) and O(dest) was changed
   type: str
+owner:
+  description: Owner of O(dest), added by Ansible as for any module that returns a path.
+  returned: when O(dest) exists
+  type: str
+  sample: root
+group:
+  description: Group of O(dest).
+  returned: when O(dest) exists
+  type: str
+  sample: root
+uid:
+  description: Owner ID of O(dest).
+  returned: when O(dest) exists
+  type: int
+  sample: 0
+gid:
+  description: Group ID of O(dest).
+  returned: when O(dest) exists
+  type: int
+  sample: 0
+mode:
+  description: Permissions of O(dest), in octal.
+  returned: when O(dest) exists
+  type: str
+  sample: "0644"
+size:
+  description: Size of O(dest) in bytes.
+  returned: when O(dest) exists
+  type: int
+  sample: 2372
+state:
+  description: C(file) when O(dest) exists.
+  returned: when O(dest) exists
+  type: str
+  sample: file
 """
 
 import os
