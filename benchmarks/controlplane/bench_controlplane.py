@@ -37,7 +37,7 @@ MIB = 1024 * 1024
 def time_build_check(runs: int) -> float:
     """Return the median time of the build script when the cache is current."""
     durations = []
-    for _ in range(runs):
+    for run in range(runs):
         started = time.monotonic()
         subprocess.run([BUILD_SCRIPT], check=True, capture_output=True)
         durations.append(time.monotonic() - started)
@@ -107,7 +107,7 @@ def measure_fleet(directory: str, bin_dir: str, count: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument(
         "--runs", type=int, default=3, help="runs per figure (default: 3)"
     )

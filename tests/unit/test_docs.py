@@ -285,7 +285,7 @@ def example_blocks(examples):
         expected = re.search(r"^# => (.+(?:\n#  .+)*)$", block, re.MULTILINE)
         if not expected:
             continue
-        value = next(iter(yaml.safe_load(block).values()))
+        (value,) = yaml.safe_load(block).values()
         yield json.loads(expected.group(1).replace("\n#", "\n")), value
 
 

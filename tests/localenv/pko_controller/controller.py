@@ -244,7 +244,7 @@ class BootstrapController:
 
     def _delete_expired_jobs(self) -> None:
         while self._ttl_heap and self._ttl_heap[0][0] <= time.time():
-            _, uid, name = heapq.heappop(self._ttl_heap)
+            deadline, uid, name = heapq.heappop(self._ttl_heap)
             self._ttl_scheduled.discard(uid)
             self._delete_job(name, uid)
 

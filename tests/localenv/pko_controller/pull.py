@@ -87,7 +87,7 @@ def parse_docker_config(document: Mapping) -> Dict[str, Tuple[str, str]]:
             continue
         if entry.get("auth"):
             decoded = base64.b64decode(entry["auth"]).decode("utf-8")
-            username, _, password = decoded.partition(":")
+            username, separator, password = decoded.partition(":")
         else:
             username, password = entry.get("username"), entry.get("password")
         if username and password is not None:
@@ -127,7 +127,7 @@ class RegistryClient:
     ) -> None:
         self.ca_file = ca_file
         self.credentials = dict(credentials or {})
-        self.os_name, _, self.architecture = platform.partition("/")
+        self.os_name, separator, self.architecture = platform.partition("/")
         self.timeout = timeout
         self._session = requests.Session()
         # Proxy variables must not send loopback traffic anywhere else.
@@ -399,7 +399,7 @@ def apply_layer(files: Dict[str, bytes], tar_bytes: bytes, prefix: str) -> None:
         members = [(_clean_path(member.name), member) for member in archive]
 
         for path, _member in members:
-            directory, _, base = path.rpartition("/")
+            directory, separator, base = path.rpartition("/")
             if base == OPAQUE_WHITEOUT:
                 _remove_tree(files, directory, keep_root=True)
             elif base.startswith(WHITEOUT_PREFIX):

@@ -3,5 +3,7 @@
 
 """Fixtures for the control plane and PKO bootstrap controller tests."""
 
+# pytest finds fixtures by their names in conftest.py, hence the star imports.
+# pylint: disable=wildcard-import,unused-wildcard-import
 from localenv.pytest_cluster import *  # noqa: F401,F403
 from localenv.pytest_registry import *  # noqa: F401,F403

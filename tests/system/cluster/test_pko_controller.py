@@ -10,7 +10,6 @@ These tests install and remove Package Operator's objects (namespace
 
 import base64
 import json
-import os
 import time
 
 import pytest
