@@ -125,9 +125,6 @@ stage_galaxy() {
   fi
 
   installed="$work/collections"
-  ansible-galaxy collection install --no-deps -p "$installed" "$tarball" || return 1
-  cp -r "$collections_dir/ansible_collections/kubernetes" "$installed/ansible_collections/" || return 1
-
   localenv_up "$work/localenv" 1 || { localenv_down "$work/localenv"; return 1; }
   # Outside the checkout, without ANSIBLE_CONFIG and with only the fresh
   # path, so that neither the repository's ansible.cfg nor its collection
@@ -136,7 +133,12 @@ stage_galaxy() {
     cd "$work/run" || exit 1
     export ANSIBLE_COLLECTIONS_PATH="$installed" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
     unset ANSIBLE_CONFIG
-    ansible-galaxy collection list pko.airgap || exit 1
+    ansible-galaxy collection install --no-deps -p "$installed" "$tarball" || exit 1
+    cp -r "$collections_dir/ansible_collections/kubernetes" "$installed/ansible_collections/" || exit 1
+    ansible-galaxy collection list pko.airgap | grep -F "$installed/ansible_collections" || {
+      echo "pko.airgap is not installed in $installed" >&2
+      exit 1
+    }
     ansible-playbook pko.airgap.bootstrap -e @"$work/localenv/bootstrap-vars.yml" || exit 1
     ansible-playbook pko.airgap.bootstrap -e @"$work/localenv/bootstrap-vars.yml" | tee second.log
     [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
