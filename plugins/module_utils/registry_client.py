@@ -250,6 +250,27 @@ def transport_error(method: str, url: str, exc: BaseException) -> RegistryClient
     )
 
 
+def _closed_after_handshake(method, parts, exc) -> RegistryClientError:
+    """Return the error for a new TLS connection closed before any response.
+
+    With TLS 1.3 a registry that requires a client certificate learns that
+    none was sent only after the client's side of the handshake is done. It
+    sends an alert and closes, and the client sees either the alert (an
+    SSLError) or, when the close arrives first, a reset. The reset stays
+    transient, since a restarting registry does the same, but the message
+    names the likelier cause.
+    """
+    return RegistryClientError(
+        "%s %s://%s%s failed: the registry closed the TLS connection before it "
+        "answered (%s). A registry that requires a client certificate does this "
+        "when none is sent: put a client certificate and its key for %s, as "
+        "NAME.cert and NAME.key, into cert_dir."
+        % (method, parts.scheme, parts.netloc, parts.path,
+           exc or type(exc).__name__, parts.netloc),  # fmt: skip
+        TRANSIENT,
+    )
+
+
 # The client
 
 
@@ -571,13 +592,15 @@ class RegistryClient:
                 http.client.RemoteDisconnected,
                 ConnectionResetError,
                 BrokenPipeError,
-            ):
+            ) as exc:
                 connection.close()
                 pool.pop(key, None)
                 # A kept-alive connection may have been closed by the server
                 # after its idle timeout; the request is repeated once.
                 if reused and attempt == 1:
                     continue
+                if not reused and parts.scheme == "https":
+                    raise _closed_after_handshake(method, parts, exc) from None
                 raise
             except BaseException:
                 connection.close()

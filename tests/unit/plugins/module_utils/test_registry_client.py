@@ -15,7 +15,9 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -92,12 +94,16 @@ class FakeRegistry:
     ``digest_header=False`` leaves out Docker-Content-Digest.
     ``silent_close`` closes each connection after one response. With
     ``client_ca`` the TLS server requires a client certificate signed by it.
+    A rejected handshake ends the way a registry ends it: the alert is sent,
+    then the server reads what the client still sends until it closes, so
+    the alert reaches the client. ``reset_after_handshake`` instead resets
+    each connection right after a completed handshake.
     ``requests``
     records ``(method, path, authorization scheme)`` and ``connections``
     counts accepted TCP connections.
     """
 
-    def __init__(self, auth=None, tls=None, client_ca=None):
+    def __init__(self, auth=None, tls=None, client_ca=None, reset_after_handshake=False):
         self.auth = auth
         self.tls = tls
         self.manifests = {}
@@ -129,18 +135,19 @@ class FakeRegistry:
             def get_request(self):
                 sock, address = super().get_request()
                 registry.connections += 1
-                return sock, address
+                if registry.context is None:
+                    return sock, address
+                return registry.handshake(sock), address
 
+        self.context = None
+        self.reset_after_handshake = reset_after_handshake
         self.server = Server(("127.0.0.1", 0), Handler)
         if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls.server_cert, tls.server_key)
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(tls.server_cert, tls.server_key)
             if client_ca is not None:
-                context.verify_mode = ssl.CERT_REQUIRED
-                context.load_verify_locations(cafile=client_ca)
-            self.server.socket = context.wrap_socket(
-                self.server.socket, server_side=True
-            )
+                self.context.verify_mode = ssl.CERT_REQUIRED
+                self.context.load_verify_locations(cafile=client_ca)
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.02,), daemon=True
         )
@@ -163,6 +170,41 @@ class FakeRegistry:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def handshake(self, sock):
+        """Return the TLS socket, or close a rejected one and raise OSError.
+
+        The server loop drops a connection for which get_request raises
+        OSError.
+        """
+        connection = self.context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        )
+        connection.settimeout(10)
+        try:
+            connection.do_handshake()
+        except (ssl.SSLError, OSError):
+            # The alert is sent. Half-close and read until the client
+            # closes, so the kernel sends no reset that could overtake it.
+            raw = socket.socket(fileno=os.dup(connection.fileno()))
+            connection.close()
+            with raw:
+                raw.settimeout(5)
+                try:
+                    raw.shutdown(socket.SHUT_WR)
+                    while raw.recv(65536):
+                        pass
+                except OSError:
+                    pass
+            raise OSError("TLS handshake rejected") from None
+        if self.reset_after_handshake:
+            connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            connection.close()
+            raise OSError("connection reset after the handshake")
+        connection.settimeout(None)
+        return connection
 
     # Request handling
 
@@ -590,6 +632,27 @@ def test_client_certificate_missing_fails(tls_files, tmp_path):
         with pytest.raises(RegistryClientError) as caught:
             client_for(tmp_path, cert_dir=tls_files.cert_dir).manifest_digest(reference)
         assert caught.value.kind == TLS
+    finally:
+        server.stop()
+
+
+def test_reset_after_handshake_names_client_certificate(tls_files, tmp_path):
+    # The other ending of a rejected TLS 1.3 handshake: the reset overtakes
+    # the alert. It stays transient and the message names the likely cause.
+    server = FakeRegistry(tls=tls_files, reset_after_handshake=True)
+    try:
+        reference = server.add("pko/manager", "v1")
+        with pytest.raises(RegistryClientError) as caught:
+            client_for(tmp_path, cert_dir=tls_files.cert_dir).manifest_digest(reference)
+        assert caught.value.kind == TRANSIENT
+        assert caught.value.message.startswith(
+            "GET https://%s/v2/ failed: the registry "
+            "closed the TLS connection before it answered (" % server.address
+        )
+        assert caught.value.message.endswith(
+            "put a client certificate and its key for %s, as NAME.cert and "
+            "NAME.key, into cert_dir." % server.address
+        )
     finally:
         server.stop()
 
