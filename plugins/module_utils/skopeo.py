@@ -86,6 +86,19 @@ _CLASSIFIERS = (
 
 _LOG_PREFIX_RE = re.compile(r'^time="[^"]*" level=\w+ msg="(.*)"$')
 
+# What to do about an error of each kind, appended to skopeo's own message.
+# The runner serves both sides, so the hints name the option of either side.
+_HINTS = {
+    UNAUTHORIZED: (
+        "Give credentials for this registry: authfile, or the username and "
+        "password of that side (src_ or dest_)."
+    ),
+    TLS: (
+        "Put the registry's CA certificate into that side's cert_dir, or turn "
+        "that side's tls_verify off for a registry you trust."
+    ),
+}
+
 
 def classify_error(text: str) -> str:
     """Return the error kind (``TRANSIENT``, ``NOT_FOUND``, ...) of skopeo's stderr."""
@@ -418,14 +431,21 @@ class Skopeo:
         if output.rc != 0:
             stderr = self.mask(output.stderr)
             summary = error_summary(stderr) or "no error output"
+            kind = classify_error(stderr)
+            message = "skopeo %s failed (rc=%d): %s" % (
+                _subcommand(argv),
+                output.rc,
+                summary,
+            )
+            if kind in _HINTS:
+                message += ". " + _HINTS[kind]
             raise SkopeoError(
-                "skopeo %s failed (rc=%d): %s"
-                % (_subcommand(argv), output.rc, summary),
+                message,
                 cmd=cmd,
                 rc=output.rc,
                 stdout=self.mask(stdout_text),
                 stderr=stderr,
-                kind=classify_error(stderr),
+                kind=kind,
             )
         return CommandResult(
             cmd, output.rc, output.stdout, self.mask(output.stderr), seconds

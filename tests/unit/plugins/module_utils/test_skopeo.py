@@ -352,6 +352,27 @@ def test_inspect_digest_raises_unauthorized():
     with pytest.raises(SkopeoError) as caught:
         skopeo.inspect_digest("d/x:v1")
     assert caught.value.kind == UNAUTHORIZED
+    assert str(caught.value) == (
+        "skopeo inspect failed (rc=1): reading manifest v1 in d/x: unauthorized: "
+        "authentication required. Give credentials for this registry: authfile, "
+        "or the username and password of that side (src_ or dest_)."
+    )
+
+
+def test_tls_error_names_cert_dir_and_tls_verify():
+    stderr = fatal(
+        'pinging container registry d: Get "https://d/v2/": '
+        "x509: certificate signed by unknown authority"
+    )
+    skopeo = make(FakeRunner(RunOutput(1, b"", stderr)))
+    with pytest.raises(SkopeoError) as caught:
+        skopeo.inspect_digest("d/x:v1")
+    assert caught.value.kind == TLS
+    assert str(caught.value).endswith(
+        "x509: certificate signed by unknown authority. Put the registry's CA "
+        "certificate into that side's cert_dir, or turn that side's tls_verify "
+        "off for a registry you trust."
+    )
 
 
 def test_error_carries_rc_and_output():
