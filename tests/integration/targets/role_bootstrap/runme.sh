@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the bootstrap role through the whole chain on the first local control
-# plane: check mode, a real run and a second run with changed=0. Then
+# plane: bad input, check mode, a real run and a second run with changed=0. Then
 # playbooks/fleet.yml bootstraps all three control planes, twice.
 set -euo pipefail
 
@@ -18,6 +18,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+ansible-playbook "${single[@]}" bad-input.yml
 
 run_playbook "$work/check.log" "${single[@]}" converge.yml --check
 assert_changed_more "$work/check.log" testhost
