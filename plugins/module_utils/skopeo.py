@@ -86,7 +86,7 @@ _CLASSIFIERS = (
 
 _LOG_PREFIX_RE = re.compile(r'^time="[^"]*" level=\w+ msg="(.*)"$')
 
-# What to do about an error of each kind, appended to skopeo's own message.
+# Hints for errors of some kinds, appended to skopeo's own message.
 # The runner serves both sides, so the hints name the option of either side.
 _HINTS = {
     UNAUTHORIZED: (

@@ -636,7 +636,7 @@ def test_client_certificate_missing_fails(tls_files, tmp_path):
         server.stop()
 
 
-def test_reset_after_handshake_names_client_certificate(tls_files, tmp_path):
+def test_reset_names_client_certificate(tls_files, tmp_path):
     # The other ending of a rejected TLS 1.3 handshake: the reset overtakes
     # the alert. It stays transient and the message names the likely cause.
     server = FakeRegistry(tls=tls_files, reset_after_handshake=True)

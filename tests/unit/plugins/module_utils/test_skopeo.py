@@ -359,7 +359,7 @@ def test_inspect_digest_raises_unauthorized():
     )
 
 
-def test_tls_error_names_cert_dir_and_tls_verify():
+def test_tls_error_names_the_fix():
     stderr = fatal(
         'pinging container registry d: Get "https://d/v2/": '
         "x509: certificate signed by unknown authority"
