@@ -255,10 +255,10 @@ def _closed_after_handshake(method, parts, exc) -> RegistryClientError:
 
     With TLS 1.3 a registry that requires a client certificate learns that
     none was sent only after the client's side of the handshake is done. It
-    sends an alert and closes, and the client sees either the alert (an
-    SSLError) or, when the close arrives first, a reset. The reset stays
-    transient, since a restarting registry does the same, but the message
-    names the likelier cause.
+    sends an alert and closes. The client sees the alert (an SSLError), or,
+    when the close arrives first, a reset or an end of file that breaks the
+    TLS protocol. These two stay transient, since a restarting registry
+    causes them too, but the message names the likelier cause.
     """
     return RegistryClientError(
         "%s %s://%s%s failed: the registry closed the TLS connection before it "
@@ -592,6 +592,7 @@ class RegistryClient:
                 http.client.RemoteDisconnected,
                 ConnectionResetError,
                 BrokenPipeError,
+                ssl.SSLEOFError,
             ) as exc:
                 connection.close()
                 pool.pop(key, None)

@@ -644,7 +644,7 @@ def test_reset_names_client_certificate(tls_files, tmp_path):
         reference = server.add("pko/manager", "v1")
         with pytest.raises(RegistryClientError) as caught:
             client_for(tmp_path, cert_dir=tls_files.cert_dir).manifest_digest(reference)
-        assert caught.value.kind == TRANSIENT
+        assert caught.value.kind == TRANSIENT, caught.value.message
         assert caught.value.message.startswith(
             "GET https://%s/v2/ failed: the registry "
             "closed the TLS connection before it answered (" % server.address
