@@ -18,7 +18,7 @@ stop_local_default() {
 trap stop_local_default EXIT
 
 rm -rf "$state_dir"
-"$python" -m localenv up --state-dir "$state_dir"
+"$python" -m localenv up --state-dir "$state_dir" --no-integration-config
 
 for run in 1 2; do
   echo
