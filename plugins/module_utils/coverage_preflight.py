@@ -35,6 +35,7 @@ from ansible_collections.pko.airgap.plugins.module_utils.image_reference import 
 )
 from ansible_collections.pko.airgap.plugins.module_utils.manifest_images import (
     ROLE_IMAGE,
+    SELF_BOOTSTRAP_FLAGS,
     scan_manifest,
     split_flag,
 )
@@ -60,8 +61,6 @@ from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
     SOURCE,
     manifest_digest,
 )
-
-SELF_BOOTSTRAP_FLAGS = ("-self-bootstrap=", "--self-bootstrap=")
 
 COVERED = "covered"
 NOT_REDIRECTED = "not_redirected"
@@ -181,6 +180,13 @@ def bootstrap_images(
     for argument in scan.arguments:
         prefix, value = split_flag(argument.value)
         if prefix in SELF_BOOTSTRAP_FLAGS:
+            try:
+                parse_image_reference(value)
+            except ImageReferenceError as error:
+                raise ManifestError(
+                    "%s: %s: the package image of %s is invalid: %s"
+                    % (source, argument.describe(), prefix.rstrip("="), error)
+                ) from None
             found.packages.append(
                 ("self-bootstrap package (%s)" % argument.describe(), value)
             )

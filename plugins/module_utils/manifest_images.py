@@ -65,6 +65,9 @@ PACKAGE_API_GROUP = "package-operator.run"
 # not a reference, and is left alone.
 PATTERN_CHARACTERS = frozenset("*?[]{}$!|")
 
+# The argument of PKO's manager that names the package image to bootstrap.
+SELF_BOOTSTRAP_FLAGS = ("-self-bootstrap=", "--self-bootstrap=")
+
 # ``-flag=value`` or ``--flag=value`` in args and command.
 _FLAG_RE = re.compile(r"^(--?[A-Za-z0-9][A-Za-z0-9_.-]*=)(.*)$", re.DOTALL)
 

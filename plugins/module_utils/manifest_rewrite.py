@@ -30,6 +30,7 @@ from ansible_collections.pko.airgap.plugins.module_utils.image_reference import 
     quote_value,
 )
 from ansible_collections.pko.airgap.plugins.module_utils.manifest_images import (
+    SELF_BOOTSTRAP_FLAGS,
     EnvEntry,
     Field,
     scan_manifest,
@@ -234,7 +235,16 @@ class _Planner:
         reference = text_field.reference
         try:
             parsed = parse_image_reference(reference)
-        except ImageReferenceError:
+        except ImageReferenceError as error:
+            # Free text that is no reference stays as it is, unless PKO would
+            # pull it: the package image argument, or text that a rule matches
+            # (PKO matches plain strings, so it would redirect it).
+            if text_field.prefix in SELF_BOOTSTRAP_FLAGS or self.matches(reference):
+                raise self.fail(
+                    text_field.describe(),
+                    "%s. PKO would pull it as an image, so fix the reference "
+                    "in the manifest." % str(error).rstrip("."),
+                ) from None
             return
 
         # Free text such as ``sleep`` or ``3600`` parses as a Docker Hub name,
@@ -252,6 +262,14 @@ class _Planner:
         if new_reference != reference:
             self.check_result(text_field, reference, new_reference)
             self.replace(text_field, text_field.prefix + new_reference)
+
+    def matches(self, text: str) -> bool:
+        """Tell whether a rule matches ``text``, which may be no reference at all."""
+        try:
+            return self.matcher.match(text) is not None
+        except ImageReferenceError:
+            # normalize mode parses the text first.
+            return False
 
     def check_result(self, image: Field, reference: str, new_reference: str) -> None:
         try:

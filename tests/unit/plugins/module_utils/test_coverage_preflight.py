@@ -361,3 +361,23 @@ def test_bootstrap_images_rejects_conflicting_overrides():
 
     with pytest.raises(ManifestError, match="different values"):
         bootstrap_images(text, "p.yaml")
+
+
+def test_invalid_package_argument_fails():
+    with open(FIXTURE, encoding="utf-8") as handle:
+        original = handle.read()
+    manifest = original.replace(
+        "-self-bootstrap=quay.io/package-operator/",
+        "-self-bootstrap=quay.io/Package-Operator/",
+    )
+
+    with pytest.raises(ManifestError) as caught:
+        bootstrap_images(manifest, "job.yaml")
+
+    assert str(caught.value).startswith(
+        "job.yaml: document 4 (Job package-operator-system/package-operator-bootstrap), "
+        "field spec.template.spec.containers[0].args[0]: the package image of "
+        "-self-bootstrap is invalid: invalid image reference "
+        "'quay.io/Package-Operator/package-operator-package:v1.18.2': repository "
+        "component 'Package-Operator' must be lower case."
+    )

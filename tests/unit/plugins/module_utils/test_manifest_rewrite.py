@@ -337,6 +337,45 @@ def test_rewrites_arguments(argument, expected):
     assert container["image"] == "m/pko/main:v1"
 
 
+@pytest.mark.parametrize(
+    "argument, problem",
+    [
+        pytest.param(
+            "-self-bootstrap=quay.io/Other/p:v1",
+            "invalid image reference 'quay.io/Other/p:v1': repository component "
+            "'Other' must be lower case",
+            id="package-flag-without-rule",
+        ),
+        pytest.param(
+            "--image=quay.io/pko/P:v1",
+            "invalid image reference 'quay.io/pko/P:v1': repository component 'P' "
+            "must be lower case",
+            id="flag-matched-by-rule",
+        ),
+        pytest.param(
+            "quay.io/pko/p:v1 extra",
+            "invalid image reference 'quay.io/pko/p:v1 extra'",
+            id="bare-matched-by-rule",
+        ),
+    ],
+)
+def test_invalid_pulled_argument_fails(tmp_path, argument, problem):
+    manifest = _job("image: quay.io/pko/main:v1\nargs:\n- %s" % json.dumps(argument))
+
+    with pytest.raises(ManifestError) as caught:
+        rewrite_manifest(manifest, "quay.io/pko/=m/pko/", source="job.yaml")
+
+    message = str(caught.value)
+    assert message.startswith(
+        "job.yaml: document 1 (Job ns/j), field "
+        "spec.template.spec.containers[0].args[0]: " + problem
+    )
+    assert message.endswith(
+        "with a lower-case repository. PKO would pull it as an image, so fix the "
+        "reference in the manifest."
+    )
+
+
 def test_rewrites_command_items():
     manifest = _job(
         'image: quay.io/pko/main:v1\ncommand: ["/manager", "--pull=quay.io/pko/x:v1"]'
