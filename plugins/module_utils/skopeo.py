@@ -164,6 +164,20 @@ class SkopeoError(Exception):
         }
 
 
+def check_authfile(authfile: Optional[str]) -> None:
+    """Raise SkopeoError when ``authfile`` is given but is not a file.
+
+    skopeo would read no credentials from a missing file and report each
+    registry as unauthorized, which hides the cause.
+    """
+    if authfile and not os.path.isfile(authfile):
+        raise SkopeoError(
+            "authfile %r is not a file. Give the path of a containers-auth.json "
+            "file, such as the one that 'skopeo login' writes, or leave authfile "
+            "unset to use skopeo's default." % authfile
+        )
+
+
 class SkopeoExecutableError(SkopeoError):
     """The skopeo binary is missing or not executable."""
 

@@ -168,14 +168,16 @@ def test_task_returns_manifest_check_counts():
     }
 
 
-def test_task_builds_client_per_side():
+def test_task_builds_client_per_side(tmp_path):
+    authfile = tmp_path / "auth.json"
+    authfile.write_text("{}")
     mirror_task.run_mirror_task(
         params(
             src_tls_verify=False,
             dest_cert_dir="/certs",
             dest_username="bob",
             dest_password=SECRET,
-            authfile="/auth.json",
+            authfile=str(authfile),
             command_timeout=600,
         ),
         False,
@@ -186,7 +188,7 @@ def test_task_builds_client_per_side():
     assert destination.options == RegistryOptions(
         cert_dir="/certs", username="bob", password=SECRET
     )
-    assert source.kwargs == {"authfile": "/auth.json", "timeout": 30.0}
+    assert source.kwargs == {"authfile": str(authfile), "timeout": 30.0}
 
 
 def test_task_client_timeout_follows_short_command_timeout():
@@ -243,7 +245,9 @@ def test_task_inspector_sides():
     assert sorted(mirror.inspector.clients) == sorted([SOURCE, DESTINATION])
 
 
-def test_task_passes_registry_options():
+def test_task_passes_registry_options(tmp_path):
+    authfile = tmp_path / "auth.json"
+    authfile.write_text("{}")
     FakeSkopeo.instances.clear()
     mirror_task.run_mirror_task(
         params(
@@ -252,7 +256,7 @@ def test_task_passes_registry_options():
             dest_username="bob",
             dest_password=SECRET,
             registries_conf="/reg.conf",
-            authfile="/auth.json",
+            authfile=str(authfile),
             executable="/opt/skopeo",
             command_timeout=30,
         ),
@@ -265,7 +269,7 @@ def test_task_passes_registry_options():
         cert_dir="/certs", username="bob", password=SECRET
     )
     assert kwargs["registries_conf"] == "/reg.conf"
-    assert kwargs["authfile"] == "/auth.json"
+    assert kwargs["authfile"] == str(authfile)
     assert kwargs["executable"] == "/opt/skopeo"
     assert kwargs["timeout"] == 30.0
 
@@ -416,3 +420,16 @@ def test_default_factory_is_skopeo(monkeypatch):
     monkeypatch.setattr(mirror_task, "Skopeo", FakeSkopeo)
     mirror, _items = mirror_task.prepare(params(), False)
     assert isinstance(mirror.skopeo, FakeSkopeo)
+
+
+def test_task_missing_authfile_fails(tmp_path):
+    missing = str(tmp_path / "auth.json")
+
+    with pytest.raises(mirror_task.MirrorTaskError) as caught:
+        mirror_task.prepare(params(authfile=missing), False, skopeo_factory=FakeSkopeo)
+
+    assert str(caught.value) == (
+        "authfile %r is not a file. Give the path of a containers-auth.json file, "
+        "such as the one that 'skopeo login' writes, or leave authfile unset to "
+        "use skopeo's default." % missing
+    )

@@ -223,7 +223,9 @@ def test_covered_bootstrap_passes(rewritten_job, monkeypatch):
     assert result["warnings"] == []
 
 
-def test_lookups_use_mirror_options(rewritten_job, monkeypatch):
+def test_lookups_use_mirror_options(rewritten_job, monkeypatch, tmp_path):
+    authfile = tmp_path / "auth.json"
+    authfile.write_text("{}")
     run_module(
         monkeypatch,
         {
@@ -232,7 +234,7 @@ def test_lookups_use_mirror_options(rewritten_job, monkeypatch):
             "dest_cert_dir": "/etc/mirror-certs",
             "dest_username": "user",
             "dest_password": "secret",
-            "authfile": "/tmp/auth.json",
+            "authfile": str(authfile),
         },
     )
 
@@ -241,7 +243,7 @@ def test_lookups_use_mirror_options(rewritten_job, monkeypatch):
     assert skopeo.options["source"].tls_verify is False
     assert skopeo.options["source"].cert_dir == "/etc/mirror-certs"
     assert skopeo.options["source"].username == "user"
-    assert skopeo.options["authfile"] == "/tmp/auth.json"
+    assert skopeo.options["authfile"] == str(authfile)
     assert {side for reference, side in skopeo.inspected} == {"source"}
     assert all(reference.startswith(MIRROR) for reference, side in skopeo.inspected)
     assert skopeo.pulled == [MIRROR + "package-operator-package@" + PLATFORM_DIGEST]
