@@ -38,6 +38,7 @@ REDUNDANT_RULE = "redundant-rule"
 SLASH_MISMATCH = "slash-mismatch"
 NORMALIZED_ONLY = "normalized-only"
 NEVER_MATCHES_NORMALIZED = "never-matches-normalized"
+TO_DOCKER_HUB = "to-docker-hub"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def lint_rules(overrides: OverridesInput, normalize: bool = False) -> List[LintW
         found.extend(_check_chain(pko, rule))
     for rule in pko.rules:
         found.extend(_check_slashes(rule))
+    for rule in pko.rules:
+        found.extend(_check_target_registry(rule))
     if normalize:
         found.extend(_check_normalized_form(pko.rules))
     found.extend(_check_shadowing(pko.rules))
@@ -177,6 +180,27 @@ def _check_slashes(rule: PrefixOverride) -> List[LintWarning]:
             "the rest of the reference as they are, so %s would become %s. End both "
             "with '/' or neither."
             % (quote_value(str(rule)), quote_value(example), quote_value(rewritten)),
+        )
+    ]
+
+
+def _check_target_registry(rule: PrefixOverride) -> List[LintWarning]:
+    # A container runtime reads the first component of a reference as a
+    # registry only when it contains '.' or ':' or is 'localhost'.
+    first, separator, _rest = rule.target.partition("/")
+    if not separator or "." in first or ":" in first or first == "localhost":
+        return []
+    return [
+        LintWarning(
+            TO_DOCKER_HUB,
+            "rule %s: 'to' names no registry host, so the images would be pulled "
+            "from Docker Hub as %s. Start 'to' with the mirror's host, for example "
+            "'mirror.example.com/%s'."
+            % (
+                quote_value(str(rule)),
+                quote_value("docker.io/" + rule.target),
+                rule.target,
+            ),
         )
     ]
 

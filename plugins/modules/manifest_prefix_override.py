@@ -206,8 +206,8 @@ lint:
     code:
       description: >-
         One of C(sibling-match), C(to-extends-from), C(rewrite-chain), C(shadowed-rule),
-        C(redundant-rule), C(slash-mismatch), C(normalized-only) and
-        C(never-matches-normalized).
+        C(redundant-rule), C(slash-mismatch), C(to-docker-hub), C(normalized-only)
+        and C(never-matches-normalized).
       type: str
     message:
       description: What is wrong and how to fix it.

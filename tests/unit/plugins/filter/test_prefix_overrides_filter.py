@@ -138,6 +138,16 @@ def test_image_prefix_override_clean_call_is_quiet(warnings):
         ),
         pytest.param("quay.io/x", 5, {}, "got int 5", id="int-rules"),
         pytest.param(
+            "quay.io/pko/x:v1",
+            "quay.io/pko/=m.io/PKO/",
+            {},
+            "the rule 'quay.io/pko/=m.io/PKO/' turns 'quay.io/pko/x:v1' into "
+            "'m.io/PKO/x:v1', which is not a valid image reference (invalid image "
+            "reference 'm.io/PKO/x:v1': repository component 'PKO' must be lower "
+            "case",
+            id="invalid-result",
+        ),
+        pytest.param(
             "quay.io/x",
             QUAY,
             {"boundary": "yes"},

@@ -11,6 +11,7 @@ from ansible_collections.pko.airgap.plugins.module_utils.lint_overrides import (
     SHADOWED_RULE,
     SIBLING_MATCH,
     SLASH_MISMATCH,
+    TO_DOCKER_HUB,
     TO_EXTENDS_FROM,
     lint_overrides,
     lint_references,
@@ -74,6 +75,32 @@ def test_slash_mismatch(overrides, example):
 
     assert len(warnings) == 1
     assert example in warnings[0].message
+
+
+def test_to_without_registry_host():
+    warnings = lint_overrides("quay.io/package-operator/=pko/")
+
+    assert _codes(warnings) == [TO_DOCKER_HUB]
+    assert warnings[0].message == (
+        "rule 'quay.io/package-operator/=pko/': 'to' names no registry host, so "
+        "the images would be pulled from Docker Hub as 'docker.io/pko/'. Start "
+        "'to' with the mirror's host, for example 'mirror.example.com/pko/'."
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("m.io/pko/", id="dot"),
+        pytest.param("127.0.0.1:5000/pko/", id="port"),
+        pytest.param("localhost/pko/", id="localhost"),
+        pytest.param("mirror:5000/", id="host-port"),
+    ],
+)
+def test_to_with_registry_host_is_quiet(target):
+    warnings = lint_overrides("quay.io/pko/=" + target)
+
+    assert TO_DOCKER_HUB not in _codes(warnings)
 
 
 def test_sibling_without_references_is_static():
