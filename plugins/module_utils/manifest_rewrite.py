@@ -58,6 +58,7 @@ from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import
     ENV_NAME,
     OverridesInput,
     PrefixMatcher,
+    PrefixOverrideError,
 )
 
 
@@ -273,20 +274,9 @@ class _Planner:
 
     def check_result(self, image: Field, reference: str, new_reference: str) -> None:
         try:
-            parse_image_reference(new_reference)
-        except ImageReferenceError as error:
-            rule = self.matcher.match(reference).rule
-            raise self.fail(
-                image.describe(),
-                "the rule %s turns %s into %s, which is not a valid image reference (%s). "
-                "Fix the rule's 'to'."
-                % (
-                    quote_value(str(rule)),
-                    quote_value(reference),
-                    quote_value(new_reference),
-                    error.reason,
-                ),
-            ) from None
+            self.matcher.check_rewritten(reference, new_reference)
+        except PrefixOverrideError as error:
+            raise self.fail(image.describe(), str(error)) from None
 
     def replace(self, target: Field, value: str) -> None:
         try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Union
 
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
+    ImageReferenceError,
     parse_image_reference,
     quote_value,
 )
@@ -340,6 +341,28 @@ class PrefixMatcher:
         if self.is_rewritten(reference):
             return reference
         return self.rewrite(reference)
+
+    def check_rewritten(self, reference: str, rewritten: str) -> None:
+        """Raise PrefixOverrideError when a rule turned ``reference`` into an invalid one.
+
+        ``rewritten`` is what :meth:`rewrite` returned for ``reference``. A
+        ``to`` such as ``m.io/PKO/`` yields references that no runtime pulls.
+        """
+        if rewritten == reference:
+            return
+        try:
+            parse_image_reference(rewritten)
+        except ImageReferenceError as error:
+            raise PrefixOverrideError(
+                "the rule %s turns %s into %s, which is not a valid image reference "
+                "(%s). Fix the rule's 'to'."
+                % (
+                    quote_value(str(self.match(reference).rule)),
+                    quote_value(reference),
+                    quote_value(rewritten),
+                    error.reason,
+                )
+            ) from None
 
 
 def linear_scan_rewrite(rules: Sequence[PrefixOverride], reference: str) -> str:

@@ -142,9 +142,8 @@ def test_image_prefix_override_clean_call_is_quiet(warnings):
             "quay.io/pko/=m.io/PKO/",
             {},
             "the rule 'quay.io/pko/=m.io/PKO/' turns 'quay.io/pko/x:v1' into "
-            "'m.io/PKO/x:v1', which is not a valid image reference (invalid image "
-            "reference 'm.io/PKO/x:v1': repository component 'PKO' must be lower "
-            "case",
+            "'m.io/PKO/x:v1', which is not a valid image reference (repository "
+            "component 'PKO' must be lower case). Fix the rule's 'to'.",
             id="invalid-result",
         ),
         pytest.param(
