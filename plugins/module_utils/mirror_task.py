@@ -45,7 +45,6 @@ from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
     RegistryOptions,
     Skopeo,
     SkopeoError,
-    check_authfile,
 )
 
 # Errors in the task's input: the message names the value and the fix, and
@@ -114,7 +113,6 @@ def prepare(
     try:
         matcher = PrefixMatcher(params.get("overrides"))
         items = plan_items(params.get("images"), matcher)
-        check_authfile(params.get("authfile") or None)
         settings = MirrorSettings(
             parallel=params.get("parallel", 4),
             retries=params.get("retries", 3),

@@ -164,20 +164,6 @@ class SkopeoError(Exception):
         }
 
 
-def check_authfile(authfile: Optional[str]) -> None:
-    """Raise SkopeoError when ``authfile`` is given but is not a file.
-
-    skopeo would read no credentials from a missing file and report each
-    registry as unauthorized, which hides the cause.
-    """
-    if authfile and not os.path.isfile(authfile):
-        raise SkopeoError(
-            "authfile %r is not a file. Give the path of a containers-auth.json "
-            "file, such as the one that 'skopeo login' writes, or leave authfile "
-            "unset to use skopeo's default." % authfile
-        )
-
-
 class SkopeoExecutableError(SkopeoError):
     """The skopeo binary is missing or not executable."""
 
@@ -310,7 +296,7 @@ class Skopeo:
             SOURCE: source or RegistryOptions(),
             DESTINATION: destination or RegistryOptions(),
         }
-        self.authfile = authfile
+        self.authfile = self._check_authfile(authfile)
         self.registries_conf = registries_conf
         self.tmpdir = tmpdir
         if timeout <= 0:
@@ -323,6 +309,18 @@ class Skopeo:
         self._secrets = [
             options.password for options in self.options.values() if options.password
         ]
+
+    @staticmethod
+    def _check_authfile(authfile: Optional[str]) -> Optional[str]:
+        # skopeo reads no credentials from a missing authfile and reports
+        # every registry as unauthorized, which hides the cause.
+        if authfile and not os.path.isfile(authfile):
+            raise SkopeoError(
+                "authfile %r is not a file. Give the path of a containers-auth.json "
+                "file, such as the one that 'skopeo login' writes, or leave authfile "
+                "unset to use skopeo's default." % authfile
+            )
+        return authfile
 
     @staticmethod
     def _find_executable(

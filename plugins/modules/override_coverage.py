@@ -211,7 +211,6 @@ from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
     SOURCE,
     Skopeo,
     SkopeoError,
-    check_authfile,
 )
 
 ARGUMENT_SPEC = dict(
@@ -253,7 +252,6 @@ def main():
         # Every lookup goes to the mirror, so its options serve as skopeo's
         # source side, which is the side that inspect and pull read from.
         mirror = registry_options(params, "dest")
-        check_authfile(params["authfile"])
         skopeo = Skopeo(
             executable=params["executable"],
             source=mirror,

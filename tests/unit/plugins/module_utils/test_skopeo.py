@@ -252,11 +252,13 @@ def test_inspect_args_default_verify_tls():
     ]
 
 
-def test_inspect_args_destination_side():
+def test_inspect_args_destination_side(tmp_path):
+    authfile = tmp_path / "auth.json"
+    authfile.write_text("{}")
     skopeo = make(
         source=RegistryOptions(tls_verify=False),
         destination=RegistryOptions(cert_dir="/certs", username="bob", password="pw"),
-        authfile="/auth.json",
+        authfile=str(authfile),
         registries_conf="/reg.conf",
         tmpdir="/tmp/skopeo",
     )
@@ -268,9 +270,22 @@ def test_inspect_args_destination_side():
         "--raw",
         "--cert-dir=/certs",
         "--creds=bob:pw",
-        "--authfile=/auth.json",
+        "--authfile=%s" % authfile,
         "docker://m/x:v1",
     ]
+
+
+def test_missing_authfile_is_rejected(tmp_path):
+    missing = str(tmp_path / "auth.json")
+
+    with pytest.raises(SkopeoError) as caught:
+        make(authfile=missing)
+
+    assert str(caught.value) == (
+        "authfile %r is not a file. Give the path of a containers-auth.json file, "
+        "such as the one that 'skopeo login' writes, or leave authfile unset to "
+        "use skopeo's default." % missing
+    )
 
 
 def test_inspect_args_reject_unknown_side():

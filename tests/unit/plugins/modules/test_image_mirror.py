@@ -3,6 +3,7 @@
 
 """Unit tests for the image_mirror module and its task runner, without skopeo."""
 
+import functools
 import hashlib
 import json
 
@@ -18,6 +19,7 @@ from ansible_collections.pko.airgap.plugins.module_utils.skopeo import (
     DESTINATION,
     SOURCE,
     RegistryOptions,
+    Skopeo,
 )
 from ansible_collections.pko.airgap.plugins.modules import image_mirror
 
@@ -425,8 +427,13 @@ def test_default_factory_is_skopeo(monkeypatch):
 def test_task_missing_authfile_fails(tmp_path):
     missing = str(tmp_path / "auth.json")
 
+    # The check belongs to the skopeo runner, so the real one runs here.
     with pytest.raises(mirror_task.MirrorTaskError) as caught:
-        mirror_task.prepare(params(authfile=missing), False, skopeo_factory=FakeSkopeo)
+        mirror_task.prepare(
+            params(authfile=missing),
+            False,
+            skopeo_factory=functools.partial(Skopeo, which=lambda name: "/bin/skopeo"),
+        )
 
     assert str(caught.value) == (
         "authfile %r is not a file. Give the path of a containers-auth.json file, "
