@@ -127,7 +127,13 @@ def _canonical_domain(domain: str) -> str:
     return domain
 
 
-def _split_domain(name: str) -> tuple[str, str]:
+def split_domain(name: str) -> tuple[str, str]:
+    """Return the registry host of ``name`` and the rest, as container runtimes split it.
+
+    The first component is a host only when it contains '.' or ':', is
+    'localhost' or has upper-case letters. Otherwise the host is empty,
+    which means Docker Hub.
+    """
     first, sep, rest = name.partition("/")
     if not sep:
         return "", name
@@ -180,7 +186,7 @@ def parse_image_reference(text: object) -> ImageReference:
             text, "the name is longer than %d characters" % NAME_MAX_LENGTH
         )
 
-    domain, path = _split_domain(remainder)
+    domain, path = split_domain(remainder)
     if domain and not _DOMAIN_RE.match(domain):
         raise ImageReferenceError(
             text, "registry %s is not a valid host[:port]" % quote_value(domain)

@@ -19,6 +19,7 @@ from typing import Iterable, List, Optional, Union
 from ansible_collections.pko.airgap.plugins.module_utils.image_reference import (
     ImageReferenceError,
     quote_value,
+    split_domain,
 )
 from ansible_collections.pko.airgap.plugins.module_utils.prefix_overrides import (
     BOUNDARY_CHARACTERS,
@@ -185,10 +186,8 @@ def _check_slashes(rule: PrefixOverride) -> List[LintWarning]:
 
 
 def _check_target_registry(rule: PrefixOverride) -> List[LintWarning]:
-    # A container runtime reads the first component of a reference as a
-    # registry only when it contains '.' or ':' or is 'localhost'.
-    first, separator, _rest = rule.target.partition("/")
-    if not separator or "." in first or ":" in first or first == "localhost":
+    domain, _path = split_domain(rule.target)
+    if "/" not in rule.target or domain:
         return []
     return [
         LintWarning(

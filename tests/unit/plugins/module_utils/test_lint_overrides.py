@@ -95,6 +95,7 @@ def test_to_without_registry_host():
         pytest.param("127.0.0.1:5000/pko/", id="port"),
         pytest.param("localhost/pko/", id="localhost"),
         pytest.param("mirror:5000/", id="host-port"),
+        pytest.param("Mirror/pko/", id="upper-case-host"),
     ],
 )
 def test_to_with_registry_host_is_quiet(target):
