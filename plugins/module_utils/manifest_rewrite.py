@@ -265,7 +265,7 @@ class _Planner:
             self.replace(text_field, text_field.prefix + new_reference)
 
     def matches(self, text: str) -> bool:
-        """Tell whether a rule matches ``text``, which may be no reference at all."""
+        """Return True when a rule matches ``text``, which may be no reference at all."""
         try:
             return self.matcher.match(text) is not None
         except ImageReferenceError:

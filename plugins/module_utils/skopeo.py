@@ -312,8 +312,8 @@ class Skopeo:
 
     @staticmethod
     def _check_authfile(authfile: Optional[str]) -> Optional[str]:
-        # skopeo reads no credentials from a missing authfile and reports
-        # every registry as unauthorized, which hides the cause.
+        # skopeo reads no credentials from a missing authfile, so each registry
+        # that needs them fails as unauthorized, which hides the cause.
         if authfile and not os.path.isfile(authfile):
             raise SkopeoError(
                 "authfile %r is not a file. Give the path of a containers-auth.json "

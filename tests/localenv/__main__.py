@@ -337,7 +337,7 @@ INTEGRATION_CONFIG_HEADER = (
 
 
 def _written_by_localenv(path: str) -> bool:
-    """Tell whether ``path`` is absent or starts with localenv's header line.
+    """Return True when ``path`` is absent or starts with localenv's header line.
 
     A file written by hand, for instance to point the tests at a real
     cluster, is neither overwritten nor removed.

@@ -359,7 +359,7 @@ def test_rewrites_arguments(argument, expected):
         ),
     ],
 )
-def test_invalid_pulled_argument_fails(tmp_path, argument, problem):
+def test_invalid_pulled_argument_fails(argument, problem):
     manifest = _job("image: quay.io/pko/main:v1\nargs:\n- %s" % json.dumps(argument))
 
     with pytest.raises(ManifestError) as caught:
