@@ -3,6 +3,7 @@
 
 """Checks of the local registries and generated images that the mirror tests use."""
 
+import argparse
 import base64
 import hashlib
 import io
@@ -18,6 +19,7 @@ import urllib.request
 import pytest
 import yaml
 
+from localenv import __main__ as localenv_main
 from localenv.images import push_oci_image, write_oci_image
 from localenv.registry import start_registry
 
@@ -231,3 +233,22 @@ def test_skopeo_cache_kept_in_temp(skopeo_env, seeded_source):
         skopeo_env["XDG_DATA_HOME"], "containers", "cache", "blob-info-cache-v1.boltdb"
     )
     assert os.path.exists(cache)
+
+
+@pytest.mark.parametrize(
+    "first_line, kept",
+    [
+        pytest.param(localenv_main.INTEGRATION_CONFIG_HEADER, False, id="generated"),
+        pytest.param("# written by hand\n", True, id="hand-written"),
+    ],
+)
+def test_down_keeps_hand_written_config(tmp_path, first_line, kept):
+    config = tmp_path / "integration_config.yml"
+    config.write_text(first_line + "pko_airgap_test_kubeconfig: /k\n")
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"integration_config": str(config)}))
+
+    assert localenv_main.down(argparse.Namespace(state_dir=str(tmp_path))) == 0
+
+    assert config.exists() == kept
+    assert not state.exists()
